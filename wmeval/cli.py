@@ -1,0 +1,84 @@
+"""`wmeval <command> [key=value ...]`: one entry point, Hydra-composed configs from `wmeval/conf/<command>.yaml`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+from omegaconf import DictConfig, OmegaConf
+
+from policies.errors import PolicyError
+from wmeval.errors import WmevalError
+from worldmodel.errors import WorldModelError
+
+# Errors whose message is the whole story for the user: printed as one line, exit code 2.
+USER_ERRORS = (WmevalError, WorldModelError, PolicyError)
+
+# name -> (module with `run(cfg) -> dict | None`, one-line description). Modules import lazily: `wmeval --help`
+# stays fast and a broken optional dependency only affects the command that needs it.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "record": ("wmeval.commands.record", "roll a policy (or the policy family) in a real env into a LeRobotDataset"),
+}
+
+
+def compose_config(command: str, overrides: list[str]) -> DictConfig:
+    """Compose `conf/<command>.yaml` with `key=value` overrides; unknown keys are errors, not silently added."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+
+    with initialize_config_module(config_module="wmeval.conf", version_base=None):
+        try:
+            cfg = compose(config_name=command, overrides=overrides)
+        except (ConfigCompositionException, OverrideParseException) as err:
+            cause = err.__cause__ or err
+            first = str(cause).strip().splitlines()[0] if str(cause).strip() else str(err)
+            known = ", ".join(sorted(compose(config_name=command).keys()))
+            raise WmevalError(f"{first} (known keys for `wmeval {command}`: {known})") from err
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: wmeval <command> [key=value ...]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += [
+        "",
+        "Every command takes out=DIR, seed=S, overwrite=true|false and verbose=true|false.",
+        "`wmeval <command> --help` prints the command's full config with its defaults.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    command, overrides = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command '{command}'; known commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    verbose = any(o.strip().lower() in ("verbose=true", "verbose=1") for o in overrides)
+    try:
+        if any(o in ("-h", "--help") for o in overrides):
+            module_name, desc = COMMANDS[command]
+            print(f"wmeval {command}: {desc}\n\ndefaults:\n{OmegaConf.to_yaml(compose_config(command, []))}")
+            return 0
+        cfg = compose_config(command, overrides)
+        module = importlib.import_module(COMMANDS[command][0])
+        module.run(cfg)
+    except USER_ERRORS as err:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
