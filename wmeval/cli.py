@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import traceback
 
@@ -19,7 +20,14 @@ USER_ERRORS = (WmevalError, WorldModelError, PolicyError)
 # stays fast and a broken optional dependency only affects the command that needs it.
 COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("wmeval.commands.record", "roll a policy (or the policy family) in a real env into a LeRobotDataset"),
+    "measure": ("wmeval.commands.measure", "measure real success of a policy (or the family) in the real env"),
+    "train-estimator": ("wmeval.commands.train_estimator", "train the PushT state estimator on rendered frames"),
+    "train": ("wmeval.commands.train", "train a DiT world model on a LeRobotDataset (single process or torchrun)"),
+    "view": ("wmeval.commands.view", "open a .rrd in the Rerun viewer (or serve it on localhost)"),
 }
+
+# Commands whose first bare argument (no `=`) is shorthand for one key: `wmeval view x.rrd` = `path=x.rrd`.
+POSITIONAL: dict[str, str] = {"view": "path"}
 
 
 def compose_config(command: str, overrides: list[str]) -> DictConfig:
@@ -39,6 +47,15 @@ def compose_config(command: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def positional_to_override(command: str, overrides: list[str]) -> list[str]:
+    """Rewrite a leading bare argument as `key='value'` (quoted, so any path stays a string)."""
+    key = POSITIONAL.get(command)
+    if not key or not overrides or "=" in overrides[0] or overrides[0].startswith("-"):
+        return overrides
+    value = re.sub(r"(\\+)('|$)", lambda m: m.group(1) * 2 + m.group(2), overrides[0]).replace("'", "\\'")
+    return [f"{key}='{value}'", *overrides[1:]]
+
+
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = ["usage: wmeval <command> [key=value ...]", "", "commands:"]
@@ -56,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
-    command, overrides = argv[0], argv[1:]
+    command, overrides = argv[0], positional_to_override(argv[0], argv[1:])
     if command not in COMMANDS:
         print(f"error: unknown command '{command}'; known commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2

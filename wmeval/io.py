@@ -1,40 +1,18 @@
-"""Crash-safe file output: everything is written to a temporary name, then renamed into place."""
+"""Crash-safe file output for commands: everything is written to a temporary name, then renamed into place."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from wmeval.errors import WmevalError
+from worldmodel.io import atomic_path
 
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
-
-    Works for files and directories alike. On any error the temporary is removed, so a reader never sees
-    a half-written result and an existing `path` is left untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    target = tmp / path.name
-    try:
-        yield target
-        if not target.exists():
-            raise RuntimeError(f"nothing was written to the temporary path for {path}")
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        os.replace(target, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+__all__ = ["atomic_path", "prepare_out_dir", "write_json", "write_text"]
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -81,7 +59,36 @@ def prepare_out_dir(out: str | None, command: str, overwrite: bool = False) -> P
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise WmevalError(f"out={path} cannot be created ({err.strerror}): choose a writable out=DIR") from err
+        raise WmevalError(
+            f"out={path} cannot be created ({err.strerror}): choose a writable out=DIR"
+        ) from err
     if not os.access(path, os.W_OK):
         raise WmevalError(f"out={path} is not writable: choose a writable out=DIR")
     return path
+
+
+def to_json_safe(obj: Any) -> Any:
+    """A copy of `obj` that strict JSON can hold: NaN and ±inf become None (JSON `null`).
+
+    Python's json writes NaN as the non-standard token `NaN`, which browsers and jq reject; an undefined
+    statistic (e.g. Spearman of a constant vector) must read as `null`, not as a number. Also turns numpy
+    scalars and arrays, tuples, sets, Paths and dataclasses into their plain JSON equivalents.
+    """
+    import dataclasses
+    import math
+
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str | int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_json_safe(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [to_json_safe(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays, torch tensors
+        return to_json_safe(obj.tolist())
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")

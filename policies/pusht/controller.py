@@ -181,7 +181,11 @@ class PushTController:
         s, gain, contact, outward = self._evaluate(pose)
         spot = contact + outward * G.AGENT_RADIUS  # agent centre when touching the contact
         pre = spot + outward * (cfg.clearance + 2.0)
-        in_contact = np.linalg.norm(agent - spot, axis=-1) < 4.0
+        rel = agent - spot
+        along = (rel * outward).sum(-1)
+        lateral = np.abs(rel[:, 0] * outward[:, 1] - rel[:, 1] * outward[:, 0])
+        # On the push line, behind the contact: pushing from here needs no travel.
+        in_contact = (lateral < 2.5) & (along > -2.0) & (along < cfg.clearance + 4.0)
         # Upper bound of each score with straight-line travel; exact travel only for the promising ones.
         approx = np.where(in_contact, 0.0, np.linalg.norm(pre - agent, axis=-1))
         bound = np.where(gain > 0, gain / self._steps(s, approx, in_contact), -np.inf)
@@ -210,11 +214,11 @@ class PushTController:
             return agent.copy()
         self.current = int(top[best])
         c = self.current
-        if in_contact[c] or np.linalg.norm(agent - pre[c]) < 3.0 + cfg.clearance:
+        if in_contact[c]:
             step = min(s[c], cfg.push_speed)
             return spot[c] - outward[c] * step
         gap = float(G.distance_to_tee(pose, agent[None])[0]) - G.AGENT_RADIUS
-        if gap < cfg.clearance - 1.0:  # touching (or spawned inside) the block: back off before travelling
+        if gap < 0.5:  # touching (or spawned inside) the block: back off before travelling
             return agent + G.escape_direction(pose, agent) * (cfg.clearance + 2.0 - gap)
         target = way[best]
         delta = target - agent

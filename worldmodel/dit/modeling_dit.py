@@ -62,7 +62,9 @@ class DiT(nn.Module):
             DiTBlock(dim, config.num_heads, config.mlp_ratio) for _ in range(config.depth)
         )
         out_dim = p * p * config.in_channels
-        self.head = WideHead(dim, config.wide_head_dim, out_dim) if config.wide_head else FinalLayer(dim, out_dim)
+        self.head = (
+            WideHead(dim, config.wide_head_dim, out_dim) if config.wide_head else FinalLayer(dim, out_dim)
+        )
 
         rows, cols = config.tokens_grid
         num_axes = 2 if config.num_views == 1 else 3

@@ -30,7 +30,9 @@ def rope_angles(positions: torch.Tensor, axis_dims: list[int], base: float) -> t
     return torch.cat(parts, dim=-1)
 
 
-def rope_cos_sin(angles: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_cos_sin(
+    angles: torch.Tensor, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
 

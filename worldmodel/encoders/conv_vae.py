@@ -118,13 +118,16 @@ class ConvVAEEncoder(Encoder):
             )
 
     @classmethod
-    def from_pretrained(cls, pretrained: str, fingerprint: str | None = None, **ignored: Any) -> ConvVAEEncoder:
+    def from_pretrained(cls, pretrained: str, fingerprint: str | None = None, **arch: Any) -> ConvVAEEncoder:
         """Load diffusers-format weights from a local directory or a cached Hub id (never random weights).
 
-        Architecture options in `ignored` (present in a saved `get_config()`) come from the directory's own
-        `config.json`, which is authoritative.
+        Architecture options in `arch` (present in a saved `get_config()`) are accepted but the directory's own
+        `config.json` is authoritative; the `fingerprint`, when given, must match the loaded weights.
         """
         what = "encoder 'conv_vae'"
+        unknown = sorted(set(arch) - set(ConvVAEConfig.__dataclass_fields__))
+        if unknown:
+            raise InputError(f"{what} does not take option(s) {', '.join(unknown)}")
         directory = resolve_pretrained(pretrained, what)
         if not (directory / "config.json").is_file():
             raise MissingWeightsError(
@@ -193,7 +196,12 @@ class ConvVAEEncoder(Encoder):
         arch = asdict(self.architecture())
         arch["image_size"] = list(self._size)
         arch["block_out_channels"] = list(arch["block_out_channels"])
-        return {"type": self.name, "pretrained": self.pretrained, **arch, "fingerprint": fingerprint_module(self.vae)}
+        return {
+            "type": self.name,
+            "pretrained": self.pretrained,
+            **arch,
+            "fingerprint": fingerprint_module(self.vae),
+        }
 
     def save_pretrained(self, directory: str | Path) -> None:
         """diffusers format (config.json + diffusion_pytorch_model.safetensors), written atomically."""

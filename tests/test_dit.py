@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from worldmodel.dit import DIT_SIZES, DiT, DiTConfig
+from worldmodel.dit.rope import apply_rope, axis_split, rope_angles, rope_cos_sin
+from worldmodel.errors import InputError
+
+
+def _perturbed_dit(**overrides) -> DiT:
+    torch.manual_seed(0)
+    config = DiTConfig(
+        in_channels=8, grid=(4, 4), action_dim=3, hidden_size=32, depth=2, num_heads=2, **overrides
+    )
+    dit = DiT(config)
+    for p in dit.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    return dit
+
+
+def test_paper_sizes_match_the_notes():
+    assert DIT_SIZES["S"] == (384, 12, 6) and DIT_SIZES["B"] == (768, 12, 12)
+    assert DIT_SIZES["L"] == (1024, 24, 16) and DIT_SIZES["XL"] == (1152, 28, 16)
+    with pytest.raises(InputError, match="unknown"):
+        DiTConfig.from_size("huge", in_channels=4, grid=(4, 4), action_dim=2)
+
+
+def test_zero_init_gives_zero_output():
+    dit = DiT(DiTConfig(in_channels=8, grid=(4, 4), action_dim=3, hidden_size=32, depth=1, num_heads=2))
+    out = dit(torch.randn(2, 3, 4, 4, 8), torch.rand(2, 3), torch.randn(2, 3, 3))
+    assert out.shape == (2, 3, 4, 4, 8) and torch.count_nonzero(out) == 0
+
+
+def test_temporal_attention_is_causal():
+    dit = _perturbed_dit()
+    x, t, a = torch.randn(2, 4, 4, 4, 8), torch.rand(2, 4), torch.randn(2, 4, 3)
+    out = dit(x, t, a)
+    x2, a2 = x.clone(), a.clone()
+    x2[:, 3] += 1.0
+    a2[:, 3] += 1.0
+    out2 = dit(x2, t, a2)
+    assert torch.allclose(out[:, :3], out2[:, :3], atol=1e-6)
+    assert not torch.allclose(out[:, 3], out2[:, 3], atol=1e-3)
+
+
+def test_actions_condition_the_frame_they_lead_into():
+    dit = _perturbed_dit()
+    x, t, a = torch.randn(1, 3, 4, 4, 8), torch.rand(1, 3), torch.randn(1, 3, 3)
+    null = torch.tensor([[True, False, False]])
+    a2 = a.clone()
+    a2[:, 0] += 5.0  # frame 0's action is null: changing it must not matter
+    assert torch.allclose(dit(x, t, a, null), dit(x, t, a2, null), atol=1e-6)
+
+
+def test_kv_cache_matches_full_forward_and_is_bounded():
+    dit = _perturbed_dit(max_frames=4)
+    x, t, a = torch.randn(2, 4, 4, 4, 8), torch.rand(2, 4), torch.randn(2, 4, 3)
+    full = dit(x, t, a)
+    cache = dit.new_cache()
+    dit(x[:, :3], t[:, :3], a[:, :3], cache=cache, commit=True)
+    assert len(cache) == 3 and cache.next_position == 3
+    last = dit(x[:, 3:], t[:, 3:], a[:, 3:], cache=cache)
+    assert torch.allclose(last, full[:, 3:], atol=1e-5)
+    for _ in range(5):
+        dit(x[:, :1], t[:, :1], a[:, :1], cache=cache, commit=True)
+    assert len(cache) == 3  # window = max_frames - 1
+
+
+def test_rope_is_relative():
+    dims = axis_split(16, 1)
+    q, k = torch.randn(16), torch.randn(16)
+
+    def score(pq: int, pk: int) -> float:
+        cos, sin = rope_cos_sin(rope_angles(torch.tensor([[pq], [pk]]), dims, 1e4))
+        rq, rk = apply_rope(torch.stack([q, k]), cos, sin)
+        return float(rq @ rk)
+
+    assert score(3, 1) == pytest.approx(score(103, 101), rel=1e-4)
+    assert axis_split(64, 3) == [22, 22, 20]
+
+
+def test_multiview_and_wide_head_shapes():
+    dit = _perturbed_dit(num_views=2, wide_head=True, wide_head_dim=48)
+    out = dit(torch.randn(1, 2, 4, 8, 8), torch.rand(1, 2), torch.randn(1, 2, 3))
+    assert out.shape == (1, 2, 4, 8, 8)
+
+
+def test_patch_size_two_round_trips_shapes():
+    dit = _perturbed_dit(patch_size=2)
+    out = dit(torch.randn(1, 2, 4, 4, 8), torch.rand(1, 2), torch.randn(1, 2, 3))
+    assert out.shape == (1, 2, 4, 4, 8)

@@ -1,0 +1,108 @@
+import pytest
+import torch
+
+from tests.wm_fixtures import IMAGE, tiny_world_model
+from worldmodel import WorldModel
+from worldmodel.baselines import CopyLastFrameWorldModel
+from worldmodel.errors import InputError
+
+
+def _start(b: int = 2, t: int = 2) -> torch.Tensor:
+    return torch.rand(b, t, 3, IMAGE, IMAGE, generator=torch.Generator().manual_seed(0))
+
+
+def test_cached_and_uncached_generation_agree():
+    wm = tiny_world_model(max_frames=8)
+    actions = torch.rand(2, 5, 2) * 32
+    wm.reset(_start(), use_cache=True, seed=3)
+    cached = wm.step(actions)
+    wm.reset(_start(), use_cache=False, seed=3)
+    uncached = wm.step(actions)
+    assert cached.shape == (2, 5, 3, IMAGE, IMAGE)
+    assert torch.allclose(cached, uncached, atol=1e-5)
+
+
+def test_same_seed_same_frames_and_actions_matter():
+    wm = tiny_world_model()
+    actions = torch.rand(2, 3, 2) * 32
+    wm.reset(_start(), seed=1)
+    a = wm.step(actions)
+    wm.reset(_start(), seed=1)
+    b = wm.step(actions)
+    wm.reset(_start(), seed=1)
+    c = wm.step(actions.flip(0))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+    assert 0 <= a.min() and a.max() <= 1
+
+
+def test_single_step_shape_and_alias():
+    wm = tiny_world_model(sim_steps_per_frame=2)
+    assert wm.action_dim == 4 and wm.image_size == (IMAGE, IMAGE) and wm.context_frames == 6
+    wm.reset(_start(b=3, t=1))
+    assert wm.step(torch.zeros(3, 4)).shape == (3, 3, IMAGE, IMAGE)
+    assert wm.generate_chunk(torch.zeros(3, 2, 4)).shape == (3, 2, 3, IMAGE, IMAGE)
+
+
+def test_long_rollout_keeps_the_window_bounded():
+    wm = tiny_world_model(max_frames=4)
+    wm.reset(_start(b=1, t=1))
+    frames = wm.step(torch.rand(1, 12, 2) * 32)
+    assert torch.isfinite(frames).all()
+    assert len(wm._state.cache) == 3 and wm._state.latents.shape[1] == 3
+
+
+def test_save_and_load_round_trip(tmp_path):
+    wm = tiny_world_model()
+    wm.save_pretrained(tmp_path / "wm")
+    loaded = WorldModel.from_pretrained(tmp_path / "wm")
+    actions = torch.rand(2, 2, 2) * 32
+    wm.reset(_start(), seed=0)
+    loaded.reset(_start(), seed=0)
+    assert torch.equal(wm.step(actions), loaded.step(actions))
+
+
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        (torch.rand(2, 3, IMAGE, IMAGE), "add a time axis"),
+        (torch.rand(2, 1, 4, IMAGE, IMAGE), "3 channels"),
+        ((torch.rand(2, 1, 3, IMAGE, IMAGE) * 255).to(torch.uint8), "divide uint8"),
+        (torch.rand(2, 1, 3, IMAGE, IMAGE) * 2, r"\[0, 1\]"),
+    ],
+)
+def test_bad_frames_are_refused(frames, message):
+    with pytest.raises(InputError, match=message):
+        tiny_world_model().reset(frames)
+
+
+def test_bad_actions_are_refused():
+    wm = tiny_world_model()
+    with pytest.raises(InputError, match="reset"):
+        wm.step(torch.zeros(2, 2))
+    wm.reset(_start())
+    with pytest.raises(InputError, match="action_dim"):
+        wm.step(torch.zeros(2, 3))
+    with pytest.raises(InputError, match="NaN"):
+        wm.step(torch.full((2, 2), float("nan")))
+    with pytest.raises(InputError, match="batch"):
+        wm.step(torch.zeros(3, 2))
+
+
+def test_missing_or_foreign_checkpoint(tmp_path):
+    with pytest.raises(InputError, match="world_model.json"):
+        WorldModel.from_pretrained(tmp_path)
+    wm = tiny_world_model()
+    wm.save_pretrained(tmp_path / "wm")
+    weights = tmp_path / "wm" / "dit.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(InputError, match="cannot be read"):
+        WorldModel.from_pretrained(tmp_path / "wm")
+
+
+def test_copy_last_baseline_never_changes():
+    baseline = CopyLastFrameWorldModel((IMAGE, IMAGE), raw_action_dim=2, sim_steps_per_frame=2)
+    start = _start()
+    baseline.reset(start)
+    out = baseline.step(torch.rand(2, 3, 4))
+    assert torch.equal(out, start[:, -1:].expand(-1, 3, -1, -1, -1))

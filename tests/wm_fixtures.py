@@ -1,0 +1,61 @@
+"""Tiny world-model pieces for tests: a few random-but-structured episodes and a tiny DiT config."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from worldmodel.adapters import build_adapter
+from worldmodel.dit import DiT, DiTConfig
+from worldmodel.encoders import load_encoder
+from worldmodel.objectives import FlowMatchingConfig
+from worldmodel.world_model import WorldModel, WorldModelConfig
+
+IMAGE = 32
+
+
+def moving_square_episodes(n: int = 4, length: int = 30, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """A white square that moves to the commanded position: action-following is learnable and checkable."""
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for _ in range(n):
+        actions = rng.uniform(4, IMAGE - 4, size=(length, 2)).astype(np.float32)
+        pos = actions[:1].copy()
+        frames = np.zeros((length, IMAGE, IMAGE, 3), np.uint8)
+        for t in range(length):
+            if t > 0:
+                pos = actions[t - 1 : t]
+            y, x = pos[0].astype(int)
+            frames[t, max(0, y - 3) : y + 3, max(0, x - 3) : x + 3] = 255
+        episodes.append({"frames": frames, "actions": actions})
+    return episodes
+
+
+def tiny_world_model(sim_steps_per_frame: int = 1, max_frames: int = 6, seed: int = 0) -> WorldModel:
+    torch.manual_seed(seed)
+    encoder = load_encoder("pixels", image_size=(IMAGE, IMAGE), factor=8)
+    h, w, d = encoder.latent_shape
+    dit_config = DiTConfig(
+        in_channels=d,
+        grid=(h, w),
+        action_dim=2 * sim_steps_per_frame,
+        hidden_size=32,
+        depth=2,
+        num_heads=2,
+        max_frames=max_frames,
+    )
+    dit = DiT(dit_config)
+    for p in dit.parameters():  # leave the zero init so outputs depend on inputs everywhere
+        p.data.add_(0.05 * torch.randn_like(p))
+    config = WorldModelConfig(
+        encoder=encoder.get_config(),
+        adapter={"type": "identity", "in_dim": d},
+        dit=dit_config.to_dict(),
+        objective={"type": "flow_matching", **FlowMatchingConfig(num_steps=2).to_dict()},
+        latent_mean=[0.0] * d,
+        latent_std=[1.0] * d,
+        action_offset=[16.0, 16.0],
+        action_scale=[16.0, 16.0],
+        sim_steps_per_frame=sim_steps_per_frame,
+    )
+    return WorldModel(config, encoder, build_adapter("identity", in_dim=d), dit).eval()

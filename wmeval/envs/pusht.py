@@ -1,0 +1,152 @@
+"""PushT as a gymnasium vector env with LeRobot observation keys, plus the task's own success rule.
+
+The wrapper adds `environment_state` = [agent x, agent y, block x, block y, block theta] to every observation
+(LeRobot's `preprocess_observation` maps it to `observation.environment_state`, which privileged policies read)
+and the same vector plus `coverage` to every info, so the rollout loop never reaches into the simulator.
+Coverage and success reuse gym_pusht's own geometry (`add_tee`, `get_goal_pose_body`, `pymunk_to_shapely`) so
+that judges applying "the task's success rule to an estimated state" use exactly the simulator's rule.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen; no display needed
+
+ENV_ID = "gym_pusht/PushT-v0"
+FPS = 10
+MAX_EPISODE_STEPS = 300
+IMAGE_SIZE = 96
+SUCCESS_THRESHOLD = 0.95  # gym_pusht: success when coverage > 0.95
+GOAL_POSE = np.array([256.0, 256.0, np.pi / 4])
+STATE_NAMES = ["agent_x", "agent_y", "block_x", "block_y", "block_theta"]
+
+
+def _import_gym_pusht() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pygame's pkg_resources deprecation warning
+        import gym_pusht  # noqa: F401  (registers the env id)
+        from gym_pusht.envs import pusht
+
+    return pusht
+
+
+def state_vector(info: dict[str, Any]) -> np.ndarray:
+    """[agent x, agent y, block x, block y, block theta] from a (single or vector) env info dict."""
+    return np.concatenate([np.asarray(info["pos_agent"]), np.asarray(info["block_pose"])], -1).astype(np.float64)
+
+
+class PushTStateWrapper(gym.Wrapper):
+    """Adds the simulator state to observations and infos, and coverage to the reset info."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        # obs_type="state" (no rendering, for fast measuring) becomes a dict too, so policies see the same keys.
+        self._state_only = not isinstance(env.observation_space, gym.spaces.Dict)
+        if self._state_only:
+            spaces = {"agent_pos": gym.spaces.Box(0.0, 512.0, shape=(2,), dtype=np.float64)}
+        else:
+            spaces = dict(env.observation_space.spaces)
+        spaces["environment_state"] = gym.spaces.Box(-np.inf, np.inf, shape=(5,), dtype=np.float64)
+        self.observation_space = gym.spaces.Dict(spaces)
+
+    def _augment(self, obs: dict, info: dict) -> tuple[dict, dict]:
+        state = state_vector(info)
+        info["state"] = state
+        if "coverage" not in info:
+            info["coverage"] = float(pusht_coverage(info["block_pose"]))
+        info["is_success"] = bool(info.get("is_success", False))
+        obs = {"agent_pos": state[:2].copy()} if self._state_only else dict(obs)
+        obs["environment_state"] = state
+        return obs, info
+
+    def reset(self, **kwargs: Any) -> tuple[dict, dict]:
+        obs, info = self.env.reset(**kwargs)
+        return self._augment(obs, info)
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        obs, info = self._augment(obs, info)
+        return obs, reward, terminated, truncated, info
+
+
+def make_pusht_env(
+    num_envs: int = 1,
+    *,
+    max_episode_steps: int = MAX_EPISODE_STEPS,
+    obs_type: str = "pixels_agent_pos",
+    asynchronous: bool = False,
+) -> gym.vector.VectorEnv:
+    """A vector of `num_envs` PushT envs; seed each episode with `env.reset(seed=[...])`.
+
+    Sync by default: PushT steps in ~1 ms plus ~3 ms to render, so process start-up and pickling overheads
+    outweigh parallelism for small batches on few cores. `asynchronous=True` uses `AsyncVectorEnv`.
+    """
+    if num_envs <= 0:
+        raise ValueError(f"num_envs must be positive, got {num_envs}")
+    _import_gym_pusht()
+
+    def factory() -> gym.Env:
+        _import_gym_pusht()
+        env = gym.make(ENV_ID, obs_type=obs_type, render_mode="rgb_array", max_episode_steps=max_episode_steps)
+        return PushTStateWrapper(env)
+
+    fns = [factory] * num_envs
+    if asynchronous:
+        return gym.vector.AsyncVectorEnv(fns, context="spawn")
+    return gym.vector.SyncVectorEnv(fns)
+
+
+def observation_to_lerobot(observation: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Vector-env observation -> LeRobot batch (`observation.image` [B,3,H,W] in [0,1], `observation.state`,
+    `observation.environment_state`), via LeRobot's own mapping."""
+    from lerobot.envs.utils import preprocess_observation
+
+    return preprocess_observation(observation)
+
+
+@lru_cache(maxsize=1)
+def _tee_shapes() -> list:
+    """The tee's pymunk shapes, built by gym_pusht itself (coverage is computed on these)."""
+    import pymunk
+
+    pusht = _import_gym_pusht()
+    _, shapes = pusht.PushTEnv.add_tee(pymunk.Space(), (256, 300), 0)
+    return shapes
+
+
+@lru_cache(maxsize=1)
+def _goal_geometry() -> Any:
+    pusht = _import_gym_pusht()
+    return pusht.pymunk_to_shapely(pusht.PushTEnv.get_goal_pose_body(GOAL_POSE), _tee_shapes())
+
+
+def pusht_coverage(block_pose: np.ndarray) -> np.ndarray | float:
+    """Fraction of the goal area the block covers, exactly as gym_pusht computes it; batched over [..., 3]."""
+    pusht = _import_gym_pusht()
+    poses = np.asarray(block_pose, dtype=np.float64)
+    flat = poses.reshape(-1, 3)
+    goal = _goal_geometry()
+    out = np.empty(len(flat))
+    for i, pose in enumerate(flat):
+        geom = pusht.pymunk_to_shapely(pusht.PushTEnv.get_goal_pose_body(pose), _tee_shapes())
+        out[i] = goal.intersection(geom).area / goal.area
+    return float(out[0]) if poses.ndim == 1 else out.reshape(poses.shape[:-1])
+
+
+def pusht_success(block_pose: np.ndarray) -> np.ndarray | bool:
+    """The task's success rule (coverage > 0.95) applied to a block pose, e.g. one estimated from a frame."""
+    cov = pusht_coverage(block_pose)
+    return bool(cov > SUCCESS_THRESHOLD) if np.ndim(cov) == 0 else np.asarray(cov) > SUCCESS_THRESHOLD
+
+
+def state_success(state: np.ndarray) -> np.ndarray | bool:
+    """Success rule on a full state vector [..., 5] (agent x, y, block x, y, theta)."""
+    return pusht_success(np.asarray(state)[..., 2:5])

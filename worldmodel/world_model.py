@@ -1,0 +1,291 @@
+"""`WorldModel`: encoder + adapter + DiT + objective behind a reset/step API for batched closed-loop rollouts.
+
+Frames follow LeRobot's convention (float in [0, 1], `[B, T, 3, H, W]`). One world-model step may span several
+simulator steps (`sim_steps_per_frame`); its action is those steps' raw actions concatenated, so
+`action_dim = raw_action_dim * sim_steps_per_frame`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from worldmodel.adapters import load_adapter, save_adapter
+from worldmodel.dit import DiT, DiTConfig
+from worldmodel.encoders import load_encoder
+from worldmodel.errors import InputError
+from worldmodel.io import atomic_path
+from worldmodel.objectives import FlowMatching, FlowMatchingConfig
+
+CONFIG_NAME = "world_model.json"
+WEIGHTS_NAME = "dit.safetensors"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class WorldModelConfig:
+    encoder: dict[str, Any]  # Encoder.get_config()
+    adapter: dict[str, Any]  # Adapter.get_config()
+    dit: dict[str, Any]  # DiTConfig.to_dict()
+    objective: dict[str, Any]  # {"type": "flow_matching", **FlowMatchingConfig}
+    latent_mean: list[float]  # per channel of the adapter's latent, for normalisation
+    latent_std: list[float]
+    action_offset: list[float]  # raw action -> (raw - offset) / scale, per raw action dimension
+    action_scale: list[float]
+    sim_steps_per_frame: int = 1
+    fps: float = 10.0  # simulator steps per second
+    meta: dict[str, Any] = field(default_factory=dict)  # provenance: data, recipe, training manifest
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def raw_action_dim(self) -> int:
+        return len(self.action_offset)
+
+
+class WorldModel(nn.Module):
+    """Imagines the next frames of B rollouts at once; `reset` then `step` (alias `generate_chunk`)."""
+
+    def __init__(self, config: WorldModelConfig, encoder: nn.Module, adapter: nn.Module, dit: DiT) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder, self.adapter, self.dit = encoder, adapter, dit
+        objective = dict(config.objective)
+        if objective.pop("type", "flow_matching") != "flow_matching":
+            raise InputError(
+                f"objective type {config.objective.get('type')!r} is not supported by WorldModel"
+            )
+        rows, cols = dit.config.tokens_grid
+        self.objective = FlowMatching(FlowMatchingConfig(**objective), rows * cols, dit.config.in_channels)
+        self.register_buffer("latent_mean", torch.tensor(config.latent_mean, dtype=torch.float32))
+        self.register_buffer("latent_std", torch.tensor(config.latent_std, dtype=torch.float32))
+        self.register_buffer("action_offset", torch.tensor(config.action_offset, dtype=torch.float32))
+        self.register_buffer("action_scale", torch.tensor(config.action_scale, dtype=torch.float32))
+        self._state: _RolloutState | None = None
+
+    # ---- what it expects -------------------------------------------------------------------------------------
+    @property
+    def action_dim(self) -> int:
+        return self.config.raw_action_dim * self.config.sim_steps_per_frame
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.encoder.image_size)
+
+    @property
+    def context_frames(self) -> int:
+        """Frames the temporal attention sees, the new one included (the sliding window)."""
+        return self.dit.config.max_frames
+
+    @property
+    def device(self) -> torch.device:
+        return self.latent_mean.device
+
+    # ---- latents <-> frames ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """`[B, T, 3, H, W]` in [0, 1] -> normalised latents `[B, T, h, w, C]`."""
+        b, t = frames.shape[:2]
+        latents = self.adapter.encode(self.encoder.encode(frames.reshape(b * t, *frames.shape[2:])))
+        latents = (latents.float() - self.latent_mean) / self.latent_std
+        return latents.reshape(b, t, *latents.shape[1:])
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents `[B, T, h, w, C]` -> frames `[B, T, 3, H, W]` in [0, 1]."""
+        b, t = latents.shape[:2]
+        z = latents.reshape(b * t, *latents.shape[2:]) * self.latent_std + self.latent_mean
+        if self.adapter.has_pixel_decoder:
+            frames = self.adapter.decode_pixels(z)
+        else:
+            frames = self.encoder.decode(self.adapter.decode(z))
+        return frames.clamp(0, 1).reshape(b, t, *frames.shape[1:])
+
+    def normalize_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Raw chunk actions `[..., action_dim]` -> the DiT's normalised actions."""
+        k = self.config.sim_steps_per_frame
+        offset, scale = self.action_offset.repeat(k), self.action_scale.repeat(k)
+        return (actions.to(self.device, torch.float32) - offset) / scale
+
+    # ---- rollouts --------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def reset(self, frames: torch.Tensor, use_cache: bool = True, seed: int | None = None) -> None:
+        """Start B rollouts from `frames [B, T, 3, H, W]` (T >= 1 real history frames, oldest first)."""
+        frames = self._check_frames(frames)
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed(0 if seed is None else seed)
+        latents = self.encode_frames(frames.to(self.device))
+        b, t = latents.shape[:2]
+        keep = min(t, self.context_frames - 1)
+        latents = latents[:, t - keep :]
+        actions = torch.zeros(b, keep, self.action_dim, device=self.device)
+        null = torch.ones(b, keep, dtype=torch.bool, device=self.device)
+        self._state = _RolloutState(generator, latents, actions, null, position=keep)
+        if use_cache:
+            self._state.cache = self.dit.new_cache()
+            self._run_dit(
+                latents, actions, null, self._context_times(b, keep), cache=self._state.cache, commit=True
+            )
+
+    @torch.no_grad()
+    def step(self, actions: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
+        """Advance every rollout by one world-model step per action.
+
+        `actions [B, A]` -> frames `[B, 3, H, W]`; `actions [B, K, A]` -> `[B, K, 3, H, W]` (K steps).
+        """
+        state = self._require_state()
+        single = actions.ndim == 2
+        actions = self._check_actions(actions[:, None] if single else actions, state.batch_size)
+        frames = [
+            self._generate_frame(self.normalize_actions(actions[:, k]), num_steps)
+            for k in range(actions.shape[1])
+        ]
+        out = torch.stack(frames, dim=1)
+        return out[:, 0] if single else out
+
+    generate_chunk = step
+
+    def _generate_frame(self, action: torch.Tensor, num_steps: int | None) -> torch.Tensor:
+        state = self._require_state()
+        b = state.batch_size
+        action, null = action[:, None], torch.zeros(b, 1, dtype=torch.bool, device=self.device)
+        x = torch.randn((b, 1, *state.latents.shape[2:]), generator=state.generator).to(self.device)
+        taus = self.objective.timesteps(num_steps)
+        for tau, tau_next in zip(taus[:-1], taus[1:], strict=True):
+            t = torch.full((b, 1), tau, device=self.device)
+            if state.cache is not None:
+                pred = self._run_dit(x, action, null, t, cache=state.cache)
+            else:
+                ctx = state.latents.shape[1]
+                t_all = torch.cat((self._context_times(b, ctx), t), dim=1)
+                pred = self._run_dit(
+                    torch.cat((state.latents, x), 1),
+                    torch.cat((state.actions, action), 1),
+                    torch.cat((state.null, null), 1),
+                    t_all,
+                    frame_pos=torch.arange(state.position - ctx, state.position + 1, device=self.device),
+                )[:, -1:]
+            x = self.objective.euler_step(x, pred, tau, tau_next)
+        if state.cache is not None:
+            self._run_dit(x, action, null, self._context_times(b, 1), cache=state.cache, commit=True)
+        state.push(x, action, null, window=self.context_frames - 1)
+        return self.decode_latents(x)[:, 0]
+
+    def _run_dit(self, x, actions, null, t, frame_pos=None, cache=None, commit=False):  # noqa: ANN001, ANN202
+        return self.dit(x, t, actions, action_null=null, frame_pos=frame_pos, cache=cache, commit=commit)
+
+    def _context_times(self, b: int, t: int) -> torch.Tensor:
+        return torch.full((b, t), self.objective.config.context_level, device=self.device)
+
+    def _require_state(self) -> _RolloutState:
+        if self._state is None:
+            raise InputError("call reset(frames) before step(actions)")
+        return self._state
+
+    # ---- validation at the API edge --------------------------------------------------------------------------
+    def _check_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        if not isinstance(frames, torch.Tensor):
+            raise InputError(f"frames must be a torch.Tensor [B, T, 3, H, W], got {type(frames).__name__}")
+        if frames.ndim == 4:
+            raise InputError(
+                f"frames must be [B, T, 3, H, W] (T history frames), got {tuple(frames.shape)}: add a time axis"
+            )
+        if frames.ndim != 5 or frames.shape[2] != 3:
+            raise InputError(f"frames must be [B, T, 3, H, W] with 3 channels, got {tuple(frames.shape)}")
+        if not frames.is_floating_point():
+            raise InputError(
+                f"frames must be float in [0, 1], got {frames.dtype}: divide uint8 frames by 255"
+            )
+        if not torch.isfinite(frames).all() or frames.min() < 0 or frames.max() > 1:
+            raise InputError("frames must be finite and in [0, 1] (LeRobot's image convention)")
+        return frames
+
+    def _check_actions(self, actions: torch.Tensor, batch_size: int) -> torch.Tensor:
+        if not isinstance(actions, torch.Tensor) or actions.ndim != 3:
+            raise InputError(
+                f"actions must be a tensor [B, A] or [B, K, A], got {getattr(actions, 'shape', actions)}"
+            )
+        if actions.shape[0] != batch_size:
+            raise InputError(f"actions batch {actions.shape[0]} != {batch_size} rollouts started by reset()")
+        if actions.shape[-1] != self.action_dim:
+            raise InputError(
+                f"action dim {actions.shape[-1]} != world model's action_dim {self.action_dim} "
+                f"({self.config.sim_steps_per_frame} sim steps x {self.config.raw_action_dim} raw dims, concatenated)"
+            )
+        if not torch.isfinite(actions).all():
+            raise InputError("actions contain NaN or inf")
+        return actions
+
+    # ---- persistence -----------------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write config JSON + DiT safetensors (+ encoder/adapter weights when trainable), atomically."""
+        with atomic_path(directory) as tmp:
+            tmp.mkdir(parents=True)
+            (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            save_file({k: v.contiguous() for k, v in self.dit.state_dict().items()}, tmp / WEIGHTS_NAME)
+            self.encoder.save_pretrained(tmp / "encoder")
+            save_adapter(self.adapter, tmp / "adapter")
+        return Path(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> WorldModel:
+        directory = Path(directory)
+        config_path = directory / CONFIG_NAME
+        if not config_path.is_file():
+            raise InputError(f"{directory} is not a world-model directory: {CONFIG_NAME} is missing")
+        try:
+            config = WorldModelConfig(**json.loads(config_path.read_text()))
+        except (json.JSONDecodeError, TypeError) as err:
+            raise InputError(f"{config_path} is not a valid world-model config: {err}") from err
+        if config.format_version != FORMAT_VERSION:
+            raise InputError(
+                f"{config_path} has format_version {config.format_version}, expected {FORMAT_VERSION}"
+            )
+        enc_cfg = dict(config.encoder)
+        enc_dir = directory / "encoder"
+        if enc_dir.is_dir() and any(enc_dir.iterdir()):
+            enc_cfg["pretrained"] = str(enc_dir)
+        encoder = load_encoder(**enc_cfg)
+        adapter = load_adapter(directory / "adapter")
+        dit = DiT(DiTConfig(**config.dit))
+        try:
+            state = load_file(directory / WEIGHTS_NAME)
+        except Exception as err:  # safetensors raises several types for truncated/corrupt files
+            raise InputError(
+                f"{directory / WEIGHTS_NAME} cannot be read ({err}); re-export the model"
+            ) from err
+        missing, unexpected = dit.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise InputError(
+                f"{directory / WEIGHTS_NAME} does not match the DiT config in {CONFIG_NAME} "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]}): is it another architecture's checkpoint?"
+            )
+        model = cls(config, encoder, adapter, dit)
+        return model.to(device).eval()
+
+
+@dataclass
+class _RolloutState:
+    """Per-rollout sampling state: noise generator, context window (for the uncached path) and KV cache."""
+
+    generator: torch.Generator
+    latents: torch.Tensor  # [B, T_ctx, h, w, C] context window
+    actions: torch.Tensor  # [B, T_ctx, A] normalised actions into each context frame
+    null: torch.Tensor  # [B, T_ctx] unknown actions
+    position: int  # absolute index of the next frame
+    cache: Any = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.latents.shape[0]
+
+    def push(self, latent: torch.Tensor, action: torch.Tensor, null: torch.Tensor, window: int) -> None:
+        self.latents = torch.cat((self.latents, latent), 1)[:, -window:]
+        self.actions = torch.cat((self.actions, action), 1)[:, -window:]
+        self.null = torch.cat((self.null, null), 1)[:, -window:]
+        self.position += 1
