@@ -155,7 +155,8 @@ def _rollout_batch(
     high = np.broadcast_to(env.single_action_space.high, (dim,)).astype(np.float32)
     policy.reset()
     obs, info = env.reset(seed=list(seeds))
-    frames = [_frames_of(obs)] if keep_frames else None
+    first = _frames_of(obs) if keep_frames else None
+    frames = None if first is None else [first]
     states = [np.asarray(info["state"], dtype=np.float64)] if "state" in info else None
     coverage = [np.asarray(info.get("coverage", np.zeros(b)), dtype=np.float64)]
     actions, step_success = [], []

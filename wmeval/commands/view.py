@@ -21,6 +21,8 @@ from wmeval.errors import ConfigError, WmevalError
 from wmeval.report import viewer
 
 MODES = ("auto", "spawn", "serve")
+#: Exit codes of a child that was stopped by Ctrl-C (the terminal signals the whole process group).
+_STOPPED = (0, 130, -signal.SIGINT)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def _spawn(path: Path) -> dict[str, Any]:
     except KeyboardInterrupt:
         viewer.stop(proc)
         return {"path": str(path), "mode": "spawn"}
-    if code != 0:
+    if code not in _STOPPED:
         raise WmevalError(
             f"the Rerun viewer exited with code {code}: try mode=serve and open the URL instead"
         )
@@ -106,7 +108,7 @@ def _serve(path: Path, host: str, grpc_port: int, web_port: int) -> dict[str, An
             print(f"  or a native viewer: rerun {viewer.grpc_url(host, grpc_port)}", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
             code = proc.wait()
-            if code != 0:
+            if code not in _STOPPED:
                 raise WmevalError(f"the Rerun server exited with code {code} ({viewer.last_line(log)})")
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr, flush=True)

@@ -14,12 +14,18 @@ import torch.nn.functional as F
 
 from worldmodel import WorldModel
 
+#: PSNR of identical images is infinite; capping it keeps averages over episodes meaningful.
+MAX_PSNR = 100.0
 
-def psnr(pred: np.ndarray, target: np.ndarray, axis: tuple[int, ...] = (-3, -2, -1)) -> np.ndarray:
-    """PSNR in dB of float images in [0, 1]; inf for identical images."""
+
+def psnr(
+    pred: np.ndarray, target: np.ndarray, axis: tuple[int, ...] = (-3, -2, -1), max_db: float | None = None
+) -> np.ndarray:
+    """PSNR in dB of float images in [0, 1]: inf for identical images unless capped at `max_db`."""
     mse = np.mean((pred.astype(np.float64) - target.astype(np.float64)) ** 2, axis=axis)
     with np.errstate(divide="ignore"):
-        return 10 * np.log10(1.0 / mse)
+        value = 10 * np.log10(1.0 / mse)
+    return value if max_db is None else np.minimum(value, max_db)
 
 
 def to_model_frames(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
@@ -60,8 +66,8 @@ def open_loop_psnr(rollouts: dict[str, np.ndarray]) -> dict[str, Any]:
     """Per-horizon PSNR of the model and of copying the start frame, averaged over episodes."""
     real, imagined = rollouts["real"][:, 1:], rollouts["imagined"][:, 1:]
     copy_last = np.broadcast_to(rollouts["real"][:, :1], real.shape)
-    model_curve = psnr(imagined, real).mean(axis=0)
-    copy_curve = psnr(copy_last, real).mean(axis=0)
+    model_curve = psnr(imagined, real, max_db=MAX_PSNR).mean(axis=0)
+    copy_curve = psnr(copy_last, real, max_db=MAX_PSNR).mean(axis=0)
     return {
         "psnr_model": float(np.mean(model_curve)),
         "psnr_copy_last": float(np.mean(copy_curve)),

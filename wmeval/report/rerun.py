@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,101 +29,26 @@ import rerun.blueprint as rrb
 from wmeval.errors import WmevalError
 from wmeval.io import atomic_path
 from wmeval.report import viewer
+from wmeval.report.episodes import REAL, EpisodeView, WorldTrace, as_episode_view, episodes_from_rollouts
 
-REAL = "real"
+__all__ = [
+    "REAL",
+    "EpisodeView",
+    "RecordingSession",
+    "WorldTrace",
+    "as_episode_view",
+    "default_blueprint",
+    "episodes_from_rollouts",
+    "log_rollouts",
+    "open_recording",
+]
+
 STEP = "step"
 SIM_TIME = "sim_time"
 #: Real is blue, the first imagined world orange, then more tab10 colours.
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 ImageFormat = Literal["jpeg", "png"]
 Mode = Literal["spawn", "serve", "save"]
-
-
-@dataclass
-class WorldTrace:
-    """One world's view of an episode. T steps: T+1 frames, T actions.
-
-    frames uint8 [T+1, H, W, 3]; actions [T, A]; states [T+1, S] (true in the real world, estimated in
-    imagination); scores [T+1] (per-step judge output: success probability or coverage); points
-    [T+1, K, 2] pixel (x, y) of tracked points, NaN where a point is lost; fps of the rollout.
-    """
-
-    frames: np.ndarray
-    actions: np.ndarray | None = None
-    states: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    points: np.ndarray | None = None
-    fps: float | None = None
-
-    def __post_init__(self) -> None:
-        self.frames = np.asarray(self.frames)
-        f = self.frames
-        if f.ndim != 4 or f.shape[-1] != 3 or f.shape[0] == 0 or f.dtype != np.uint8:
-            raise WmevalError(f"frames must be uint8 [T+1, H, W, 3], got {f.dtype} {f.shape}")
-        n = f.shape[0]
-        self.actions = _rows(self.actions, "actions", (n - 1, n), 2)
-        self.states = _rows(self.states, "states", (n,), 2)
-        self.scores = _rows(self.scores, "scores", (n,), 1)
-        self.points = _rows(self.points, "points", (n,), 3)
-        if self.points is not None and self.points.shape[-1] != 2:
-            raise WmevalError(f"points must be [T+1, K, 2] pixel (x, y), got {self.points.shape}")
-        if self.fps is not None and not self.fps > 0:
-            raise WmevalError(f"fps={self.fps} must be positive (or None when unknown)")
-
-
-@dataclass
-class EpisodeView:
-    """One policy's episode from one start state, as every world saw it (real first, by convention)."""
-
-    policy: str
-    episode_index: int
-    worlds: dict[str, WorldTrace]
-    seed: int | None = None
-    score_name: str = "success probability"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.worlds:
-            raise WmevalError(
-                f"episode {self.policy}/{self.episode_index} has no worlds: pass real and imagined"
-            )
-        self.worlds = {
-            w: t if isinstance(t, WorldTrace) else WorldTrace(**dict(t)) for w, t in self.worlds.items()
-        }
-
-    @property
-    def base(self) -> str:
-        """Entity path of the episode: `/<policy>/ep<idx>` (the policy name escaped for Rerun)."""
-        return f"/{rr.escape_entity_path_part(self.policy)}/ep{int(self.episode_index)}"
-
-
-def as_episode_view(obj: Any) -> EpisodeView:
-    """Accept an `EpisodeView`, or a mapping / object with the same fields (a rollout loop's record)."""
-    if isinstance(obj, EpisodeView):
-        return obj
-
-    def get(name: str, default: Any = None) -> Any:
-        return obj.get(name, default) if isinstance(obj, Mapping) else getattr(obj, name, default)
-
-    worlds = get("worlds")
-    if worlds is None:
-        raise WmevalError(f"episode record {type(obj).__name__} has no `worlds`: build an EpisodeView")
-    fields = ("frames", "actions", "states", "scores", "points", "fps")
-    traces = {}
-    for name, w in dict(worlds).items():
-        if isinstance(w, WorldTrace):
-            traces[name] = w
-        else:
-            values = {k: (w.get(k) if isinstance(w, Mapping) else getattr(w, k, None)) for k in fields}
-            traces[name] = WorldTrace(**values)
-    kwargs = {"score_name": get("score_name")} if get("score_name") else {}
-    return EpisodeView(
-        policy=str(get("policy")),
-        episode_index=int(get("episode_index", 0)),
-        worlds=traces,
-        seed=get("seed"),
-        **kwargs,
-    )
 
 
 def log_rollouts(
@@ -173,10 +97,10 @@ def _log_episode(stream: rr.RecordingStream, ep: EpisodeView, fmt: ImageFormat, 
     """Everything about one episode, sent as columns (one call per entity, not one per step)."""
     fps = next((t.fps for t in ep.worlds.values() if t.fps), None)
     stream.log(
-        f"{ep.base}/info", rr.TextDocument(_info_markdown(ep), media_type="text/markdown"), static=True
+        f"{_base(ep)}/info", rr.TextDocument(_info_markdown(ep), media_type="text/markdown"), static=True
     )
     for i, (world, trace) in enumerate(ep.worlds.items()):
-        root, color = f"{ep.base}/{rr.escape_entity_path_part(world)}", COLORS[i % len(COLORS)]
+        root, color = f"{_base(ep)}/{rr.escape_entity_path_part(world)}", COLORS[i % len(COLORS)]
         n = trace.frames.shape[0]
         idx = _indexes(np.arange(n), trace.fps or fps)
         blobs = [_encode(frame, fmt, quality) for frame in trace.frames]
@@ -201,6 +125,11 @@ def _log_episode(stream: rr.RecordingStream, ep: EpisodeView, fmt: ImageFormat, 
             path = f"{root}/score"
             stream.log(path, rr.SeriesLines(colors=[color], names=[f"{world} {ep.score_name}"]), static=True)
             stream.send_columns(path, indexes=idx, columns=_scalars(trace.scores))
+
+
+def _base(ep: EpisodeView) -> str:
+    """Entity path of an episode: `/<policy>/ep<idx>`, the policy name escaped (it may hold `/` or spaces)."""
+    return f"/{rr.escape_entity_path_part(ep.policy)}/ep{int(ep.episode_index)}"
 
 
 def _indexes(steps: np.ndarray, fps: float | None) -> list[rr.TimeColumn]:
@@ -255,7 +184,7 @@ def default_blueprint(episodes: Sequence[EpisodeView], *, max_tabs: int = 32) ->
     """One tab per episode: a 2D view per world (real first), then score, action and state plots."""
     tabs = []
     for ep in episodes[:max_tabs]:
-        roots = [f"{ep.base}/{rr.escape_entity_path_part(w)}" for w in ep.worlds]
+        roots = [f"{_base(ep)}/{rr.escape_entity_path_part(w)}" for w in ep.worlds]
         images = [
             rrb.Spatial2DView(origin=f"{root}/image", contents="$origin/**", name=w)
             for w, root in zip(ep.worlds, roots, strict=True)
@@ -268,20 +197,6 @@ def default_blueprint(episodes: Sequence[EpisodeView], *, max_tabs: int = 32) ->
             )
         tabs.append(rrb.Horizontal(*images, rrb.Vertical(*plots), name=f"{ep.policy} ep{ep.episode_index}"))
     return rrb.Blueprint(rrb.Tabs(*tabs) if tabs else rrb.Tabs(), rrb.SelectionPanel(state="collapsed"))
-
-
-def _rows(x: Any, name: str, lengths: tuple[int, ...], ndim: int) -> np.ndarray | None:
-    if x is None:
-        return None
-    a = np.asarray(x, dtype=float)
-    if ndim == 2 and a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != ndim or a.shape[0] not in lengths:
-        want = " or ".join(str(n) for n in lengths)
-        raise WmevalError(
-            f"{name} must have {ndim} dims and {want} rows (frames have {lengths[-1]}), got {a.shape}"
-        )
-    return a
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,9 +274,16 @@ def open_recording(
     else:
         raise WmevalError(f"rerun={mode!r} must be one of spawn, serve, save")
     proc, log = viewer.start(cmd, detach=mode == "spawn")
-    viewer.wait_for_port(proc, log, host, grpc_port)
     session = RecordingSession(stream, mode, url=url)
+    session._stack.callback(log.close)
     if mode == "serve":
         session._server = proc
-    stream.connect_grpc(viewer.grpc_url(host, grpc_port), default_blueprint=blueprint)
+    try:
+        for port in (grpc_port, web_port) if mode == "serve" else (grpc_port,):
+            viewer.wait_for_port(proc, log, host, port)
+        stream.connect_grpc(viewer.grpc_url(host, grpc_port), default_blueprint=blueprint)
+    except BaseException:
+        viewer.stop(proc)
+        session._stack.close()
+        raise
     return session

@@ -1,0 +1,80 @@
+"""`wmeval rank`: which policy is best, in the real env and in each world model, and how faithful is each."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from wmeval.errors import ConfigError
+from wmeval.io import prepare_out_dir
+from wmeval.judges.base import OUTCOMES
+from wmeval.rank import load_world_model, rank_policies
+from wmeval.report.ranking import write_ranking_outputs
+
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "pusht_world_model"
+
+
+def resolve_policy_names(env: str, policies: Any) -> list[str]:
+    """`family` -> the env's family members, image-based (a world model gives pixels, not sim state)."""
+    from policies.registry import family_members
+
+    if isinstance(policies, str):
+        return [f"{n}@image" for n in family_members(env)] if policies == "family" else [policies]
+    names = [str(p) for p in policies]
+    if len(names) < 2:
+        raise ConfigError(f"policies={names} ranks nothing: give at least two policies, or `family`")
+    return names
+
+
+def resolve_world_models(specs: list[str], baseline: bool, device: str) -> dict[str, Any]:
+    models: dict[str, Any] = {}
+    for spec in specs:
+        path = SHIPPED if spec == "shipped" else Path(spec)
+        name = "shipped" if spec == "shipped" else path.name if path.name != "model" else path.parent.name
+        if spec == "shipped" and not (SHIPPED / "world_model.json").is_file():
+            raise ConfigError(
+                f"the shipped world model is missing at {SHIPPED}: reinstall, or pass world_models=[DIR]"
+            )
+        models[name] = load_world_model(str(path), device=device)
+    if not models:
+        raise ConfigError("world_models is empty: pass at least one model directory (or `shipped`)")
+    if baseline:
+        models["copy_last"] = load_world_model("copy_last", reference=next(iter(models.values())))
+    return models
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    if cfg.outcome not in OUTCOMES:
+        raise ConfigError(f"outcome={cfg.outcome!r} is unknown: choose one of {', '.join(OUTCOMES)}")
+    if cfg.episodes < 2:
+        raise ConfigError(f"episodes={cfg.episodes} must be >= 2 for a bootstrap")
+    out = prepare_out_dir(cfg.out, "rank", overwrite=cfg.overwrite)
+    from policies.registry import make_policy
+
+    names = resolve_policy_names(
+        cfg.env,
+        OmegaConf.to_container(cfg.policies, resolve=True)
+        if not isinstance(cfg.policies, str)
+        else cfg.policies,
+    )
+    policies = {name: make_policy(name, seed=cfg.seed) for name in names}
+    world_models = resolve_world_models(list(cfg.world_models), cfg.baseline, cfg.device)
+    result = rank_policies(
+        policies,
+        world_models,
+        env=cfg.env,
+        episodes=cfg.episodes,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed,
+        num_envs=cfg.num_envs,
+        num_steps=cfg.num_steps,
+        n_boot=cfg.n_boot,
+        progress=cfg.progress,
+    )
+    result.timings_s["rank"] = time.perf_counter() - started
+    report = write_ranking_outputs(out, result, world_models, cfg, timings={"rank": result.timings_s["rank"]})
+    return report

@@ -1,0 +1,47 @@
+"""Imagined counterparts of the real envs: the task-specific wiring of `WorldModelEnv`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from wmeval.envs.world_model_env import WorldModelEnv
+from wmeval.errors import ConfigError
+
+
+def pusht_state_reader(estimator: Any, batch_size: int = 256) -> Any:
+    """Frames uint8 `[N, H, W, 3]` -> estimated PushT states `[N, 5]` (agent xy, block xy, block angle)."""
+
+    def read(frames: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(frames), batch_size):
+            images = torch.from_numpy(frames[i : i + batch_size]).permute(0, 3, 1, 2).float() / 255.0
+            out.append(estimator.predict_state(images).cpu().numpy())
+        return np.concatenate(out)
+
+    return read
+
+
+def make_imagined_env(
+    name: str, world_model: Any, num_envs: int, *, max_episode_steps: int = 300, **kwargs: Any
+) -> WorldModelEnv:
+    """`name`'s real env provides start states and spaces; the world model provides everything after."""
+    from wmeval.envs import make_env
+
+    if name != "pusht":
+        raise ConfigError(f"env={name!r} has no imagined counterpart yet: the known one is pusht")
+    from policies.pusht.state_estimator import load_default_estimator
+    from wmeval.envs.pusht import pusht_coverage
+
+    start_env = make_env(name, num_envs=num_envs, max_episode_steps=max_episode_steps)
+    return WorldModelEnv(
+        world_model,
+        start_env,
+        pusht_state_reader(load_default_estimator()),
+        lambda states: np.asarray(pusht_coverage(states[:, 2:5])),
+        state_keys={"agent_pos": (0, 2)},
+        max_episode_steps=max_episode_steps,
+        **kwargs,
+    )

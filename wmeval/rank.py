@@ -1,0 +1,139 @@
+"""Rank policies in the real env and inside world models on paired start states; measure fidelity."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wmeval.envs import make_env
+from wmeval.envs.imagined import make_imagined_env
+from wmeval.errors import ConfigError
+from wmeval.judges.base import GRADED_COVERAGE, OUTCOMES
+from wmeval.metrics.ranking import ranking_fidelity
+from wmeval.rollout import Rollouts, rollout
+from worldmodel import WorldModel
+from worldmodel.baselines import CopyLastFrameWorldModel
+
+#: Which judge scores each world for each outcome; the report names it beside every number.
+JUDGES = {
+    "real": "simulator (gym-pusht coverage / is_success)",
+    "imagined": "state probe (CNN state estimator on generated frames + gym-pusht coverage rule)",
+}
+
+
+@dataclass
+class RankResult:
+    real: dict[str, Rollouts]
+    imagined: dict[str, dict[str, Rollouts]]  # world model -> policy -> rollouts
+    blocks: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # wm -> outcome -> ranking block
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def episode_outcomes(rollouts: Rollouts, outcome: str) -> np.ndarray:
+    """Per-episode outcome in [0, 1]: strict success, graded (max coverage >= 0.8) or max coverage."""
+    if outcome == "strict":
+        return rollouts.success.astype(float)
+    if outcome == "graded":
+        return (rollouts.max_coverage() >= GRADED_COVERAGE).astype(float)
+    if outcome == "coverage":
+        return np.clip(rollouts.max_coverage(), 0.0, 1.0)
+    raise ConfigError(f"outcome={outcome!r} is unknown: choose one of {', '.join(OUTCOMES)}")
+
+
+def load_world_model(spec: str, *, reference: Any = None, device: str = "cpu") -> Any:
+    """A world model from a directory, or `copy_last` (the baseline, shaped like `reference`)."""
+    if spec == "copy_last":
+        if reference is None:
+            raise ConfigError(
+                "world model 'copy_last' needs a real world model beside it to copy its protocol"
+            )
+        return CopyLastFrameWorldModel(
+            reference.image_size, reference.config.raw_action_dim, reference.config.sim_steps_per_frame
+        )
+    path = Path(spec)
+    if not path.is_dir():
+        raise ConfigError(
+            f"world model {spec!r} is not a directory: pass a `wmeval train` output's model/ dir"
+        )
+    return WorldModel.from_pretrained(path, device=device)
+
+
+def rank_policies(
+    policies: dict[str, Any],
+    world_models: dict[str, Any],
+    *,
+    env: str,
+    episodes: int,
+    max_steps: int,
+    seed: int,
+    num_envs: int = 16,
+    num_steps: int | None = None,
+    n_boot: int = 1000,
+    progress: bool = True,
+) -> RankResult:
+    """Roll every policy in the real env and in every world model from the same seeded start states.
+
+    The policy sees a fresh observation every `sim_steps_per_frame` steps in BOTH worlds (the cadence at
+    which a world model produces frames), so imagined and real numbers come from the same protocol.
+    """
+    cadences = {int(wm.config.sim_steps_per_frame) for wm in world_models.values()}
+    if len(cadences) != 1:
+        raise ConfigError(
+            f"world models disagree on sim_steps_per_frame {sorted(cadences)}: rank them separately"
+        )
+    obs_every = cadences.pop()
+    seeds = [seed * 100_000 + i for i in range(episodes)]
+    batch = min(num_envs, episodes)
+    result = RankResult(real={}, imagined={name: {} for name in world_models})
+
+    started = time.perf_counter()
+    real_env = make_env(env, num_envs=batch, max_episode_steps=max_steps)
+    for name, policy in policies.items():
+        torch.manual_seed(seed)
+        result.real[name] = rollout(
+            real_env,
+            policy,
+            max_steps=max_steps,
+            seeds=seeds,
+            obs_every=obs_every,
+            progress=progress,
+            policy_name=name,
+        )
+    real_env.close()
+    result.timings_s["real"] = time.perf_counter() - started
+
+    for wm_name, wm in world_models.items():
+        started = time.perf_counter()
+        imagined_env = make_imagined_env(
+            env, wm, batch, max_episode_steps=max_steps, num_steps=num_steps, seed=seed
+        )
+        for name, policy in policies.items():
+            torch.manual_seed(seed)
+            result.imagined[wm_name][name] = rollout(
+                imagined_env,
+                policy,
+                max_steps=max_steps,
+                seeds=seeds,
+                obs_every=obs_every,
+                progress=progress,
+                policy_name=f"{name} in {wm_name}",
+            )
+        imagined_env.close()
+        result.timings_s[f"imagined/{wm_name}"] = time.perf_counter() - started
+
+    for wm_name in world_models:
+        result.blocks[wm_name] = {}
+        for outcome in OUTCOMES:
+            real = {p: episode_outcomes(r, outcome) for p, r in result.real.items()}
+            imagined = {p: episode_outcomes(r, outcome) for p, r in result.imagined[wm_name].items()}
+            block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
+            block["judge"] = f"{outcome}: real by {JUDGES['real']}; imagined by {JUDGES['imagined']}"
+            result.blocks[wm_name][outcome] = block
+    return result

@@ -1,0 +1,74 @@
+"""Turn a `RankResult` into the stable `report.json` schema plus the human-facing files beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from wmeval.io import write_json
+from wmeval.rank import RankResult
+
+BASELINE = "copy_last"
+FIDELITY_KEYS = ("pearson", "spearman", "kendall", "mmrv")
+
+
+def world_model_info(name: str, wm: Any) -> dict[str, str]:
+    """What the report says about a world model: where it came from and what it is made of."""
+    config = getattr(wm, "config", None)
+    if name == BASELINE or not hasattr(config, "encoder"):
+        return {
+            "checkpoint": name,
+            "encoder": "none",
+            "adapter": "none",
+            "dit": "none (copies the last frame)",
+        }
+    dit = config.dit
+    return {
+        "checkpoint": str(config.meta.get("checkpoint", name)),
+        "encoder": f"{config.encoder.get('type')} {config.encoder}",
+        "adapter": str(config.adapter.get("type")),
+        "dit": f"{dit.get('size')} (hidden {dit['hidden_size']}, depth {dit['depth']}, heads {dit['num_heads']}, "
+        f"window {dit['max_frames']} frames, {config.sim_steps_per_frame} sim steps per frame)",
+    }
+
+
+def build_report(
+    result: RankResult, world_models: dict[str, Any], outcome: str, seed: int, timings: dict[str, float]
+) -> dict[str, Any]:
+    """The schema of issue "harness": one headline `ranking` block (first world model) plus every other block."""
+    models = [n for n in world_models if n != BASELINE]
+    headline = models[0]
+    report: dict[str, Any] = {
+        "ranking": result.blocks[headline][outcome],
+        "world_model": world_model_info(headline, world_models[headline]),
+        "baselines": {},
+        "timings_s": {"record": 0.0, "train": 0.0, "rank": 0.0, "total": 0.0, **timings},
+        "seed": seed,
+        "outcome": outcome,
+        "outcomes": {name: blocks for name, blocks in result.blocks.items()},
+        "rollout_timings_s": result.timings_s,
+    }
+    if BASELINE in result.blocks:
+        report["baselines"][BASELINE] = {k: result.blocks[BASELINE][outcome][k] for k in FIDELITY_KEYS}
+    if len(models) > 1:
+        report["world_models"] = {
+            n: {"ranking": result.blocks[n][outcome], "world_model": world_model_info(n, world_models[n])}
+            for n in models
+        }
+    return report
+
+
+def write_ranking_outputs(
+    out: Path, result: RankResult, world_models: dict[str, Any], cfg: DictConfig, timings: dict[str, float]
+) -> dict[str, Any]:
+    """`report.json` (and its alias `ranking.json`), the resolved config, plots, report.md/html, rollouts.rrd."""
+    report = build_report(result, world_models, cfg.outcome, cfg.seed, timings)
+    report["timings_s"]["total"] = report["timings_s"].get("total") or sum(
+        v for k, v in report["timings_s"].items() if k != "total"
+    )
+    write_json(out / "config.json", OmegaConf.to_container(cfg, resolve=True))
+    write_json(out / "report.json", report)
+    write_json(out / "ranking.json", report)
+    return report
