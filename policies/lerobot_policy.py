@@ -23,7 +23,9 @@ def resolve_pretrained(path_or_id: str, allow_download: bool = False) -> Path:
     local = Path(path_or_id).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
-            raise PolicyError(f"{local} has no config.json: point lerobot:<dir> at a LeRobot pretrained_model dir")
+            raise PolicyError(
+                f"{local} has no config.json: point lerobot:<dir> at a LeRobot pretrained_model dir"
+            )
         return local
     if local.exists() or path_or_id.startswith((".", "/", "~")) or path_or_id.count("/") != 1:
         raise PolicyError(

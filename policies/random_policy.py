@@ -31,7 +31,9 @@ class RandomPolicy:
 
     def select_action(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         batch = _batch_size(observation)
-        return torch.as_tensor(self._rng.uniform(self.low, self.high, size=(batch, self.dim)), dtype=torch.float32)
+        return torch.as_tensor(
+            self._rng.uniform(self.low, self.high, size=(batch, self.dim)), dtype=torch.float32
+        )
 
 
 def _batch_size(observation: dict[str, torch.Tensor]) -> int:

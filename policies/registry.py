@@ -61,4 +61,6 @@ def make_policy(name: str, **kwargs: Any) -> Any:
         member = base.split("/", 1)[1]
         if member in MEMBERS and variant in ("state", "image"):
             return make_member(member, variant=variant, **kwargs)
-    raise PolicyError(f"unknown policy {name!r}; known: {', '.join(known_policies())} (append @image for image-based)")
+    raise PolicyError(
+        f"unknown policy {name!r}; known: {', '.join(known_policies())} (append @image for image-based)"
+    )

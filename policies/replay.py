@@ -28,7 +28,9 @@ class ReplayPolicy:
         self._t = 0
 
     def select_action(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
-        batch = next((v.shape[0] for v in observation.values() if isinstance(v, torch.Tensor) and v.ndim), None)
+        batch = next(
+            (v.shape[0] for v in observation.values() if isinstance(v, torch.Tensor) and v.ndim), None
+        )
         if batch is not None and batch != len(self.actions):
             raise PolicyError(
                 f"replay holds {len(self.actions)} episodes but the batch has {batch}: "

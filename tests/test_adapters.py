@@ -14,6 +14,15 @@ from worldmodel.adapters.train_mlp import train_mlp_adapter
 from worldmodel.errors import InputError, MissingWeightsError
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models on a shared 2-core machine: a second intra-op thread only adds spin-wait contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_registry_errors_name_the_fix() -> None:
     assert {"identity", "mlp"} <= set(ADAPTERS)
     with pytest.raises(InputError, match="identity.*mlp"):
@@ -82,7 +91,14 @@ def test_train_mlp_adapter_learns_a_low_rank_space(tmp_path) -> None:
     basis = rng.normal(size=(4, 24)) / 2.0
     latents = (rng.normal(size=(64, 4, 4, 4)) @ basis).astype(np.float32)  # 24-d tokens on a 4-d subspace
     result = train_mlp_adapter(
-        latents, latent_dim=6, steps=300, batch_size=256, lr=1e-2, seed=0, out_dir=tmp_path / "ad", progress=False
+        latents,
+        latent_dim=6,
+        steps=300,
+        batch_size=256,
+        lr=1e-2,
+        seed=0,
+        out_dir=tmp_path / "ad",
+        progress=False,
     )
     assert np.mean(result.loss_history[-10:]) < 0.2 * np.mean(result.loss_history[:10])
     assert result.explained_variance > 0.9 and result.holdout_cosine > 0.95, result.to_dict()

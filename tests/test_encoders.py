@@ -20,10 +20,14 @@ TINY = {"image_size": 16, "block_out_channels": (8, 16), "latent_channels": 4, "
 
 
 @pytest.fixture(autouse=True)
-def _no_onednn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """oneDNN spends seconds creating kernels for each new conv shape; at these tiny sizes the plain
-    kernels are faster from the first call. Behaviour is identical, only the test's wall time changes."""
+def _small_cpu_settings(monkeypatch: pytest.MonkeyPatch):
+    """Tiny models on a shared 2-core machine: oneDNN spends seconds creating kernels per conv shape and a
+    second intra-op thread only adds spin-wait contention. Results are unchanged; only wall time drops."""
     monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def uint8_frames(n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -30,7 +30,13 @@ def test_lerobot_loads_the_recording(recorded) -> None:
     assert ds.num_episodes == 3 and ds.num_frames == 3 * 13  # 12 steps + the final observation
     item = ds[0]
     assert item["observation.image"].shape == (3, 96, 96) and 0 <= item["observation.image"].min() <= 1
-    for key in ("observation.state", "observation.environment_state", "action", "next.reward", "next.success"):
+    for key in (
+        "observation.state",
+        "observation.environment_state",
+        "action",
+        "next.reward",
+        "next.success",
+    ):
         assert key in item
     assert item["task"] == "pusht/expert_noisy"
     assert ds.meta.info["features"]["observation.image"]["dtype"] == "image"  # lossless PNG
@@ -50,7 +56,9 @@ def test_reader_gives_arrays_and_replay_reproduces_the_episode(recorded) -> None
     # Replaying the recorded actions from the recorded seeds reproduces the recorded states and frames.
     env = make_pusht_env(3, max_episode_steps=12)
     try:
-        r = rollout(env, ReplayPolicy([e["actions"][:-1] for e in eps]), max_steps=12, seeds=seeds, progress=False)
+        r = rollout(
+            env, ReplayPolicy([e["actions"][:-1] for e in eps]), max_steps=12, seeds=seeds, progress=False
+        )
     finally:
         env.close()
     for i, e in enumerate(eps):
@@ -65,7 +73,9 @@ def test_same_seed_same_actions(recorded, tmp_path) -> None:
     out, args = recorded
     again = tmp_path / "again"
     assert main([*args, f"out={again}", "progress=false"]) == 0
-    for a, b in zip(load_episodes(out, with_frames=False), load_episodes(again, with_frames=False), strict=True):
+    for a, b in zip(
+        load_episodes(out, with_frames=False), load_episodes(again, with_frames=False), strict=True
+    ):
         np.testing.assert_array_equal(a["actions"], b["actions"])
 
 

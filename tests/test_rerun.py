@@ -195,12 +195,12 @@ def test_view_serves_on_localhost_and_exits_0_on_ctrl_c(tmp_path, episodes):
         f"grpc_port={grpc_port}",
         f"web_port={web_port}",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         out, deadline = "", time.monotonic() + 120
         while "Ctrl-C" not in out and time.monotonic() < deadline and proc.poll() is None:
-            if select.select([proc.stdout], [], [], 1.0)[0]:
-                out += proc.stdout.readline()
+            if select.select([proc.stdout], [], [], 1.0)[0]:  # raw reads: no buffered lines hide from select
+                out += os.read(proc.stdout.fileno(), 4096).decode()
         assert "Ctrl-C" in out, (out, proc.stderr.read() if proc.poll() is not None else "")
         assert f"http://127.0.0.1:{web_port}/" in out
         for port in (grpc_port, web_port):
@@ -209,6 +209,4 @@ def test_view_serves_on_localhost_and_exits_0_on_ctrl_c(tmp_path, episodes):
         assert proc.wait(timeout=30) == 0
         assert not _listeners(grpc_port) and not _listeners(web_port)  # the server child is gone too
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        viewer.stop(proc)  # SIGINT first, so that wmeval stops its server child before it goes

@@ -56,7 +56,9 @@ def test_episodes_stop_at_time_limit_and_are_masked(state_env) -> None:
     assert list(r.lengths) == [6, 6, 6]  # the env's time limit ends them, not max_steps
     assert np.all(r.actions[:, 6:] == 0) and np.all(r.mask()[:, :6]) and not r.mask()[:, 6:].any()
     assert r.states.shape == (3, 11, 5)
-    assert np.all(r.states[:, 6:] == r.states[:, 6:7])  # after the end: the last real state, not a new episode
+    assert np.all(
+        r.states[:, 6:] == r.states[:, 6:7]
+    )  # after the end: the last real state, not a new episode
     assert r.frames is None  # state-only env has no pixels
     ep = r.episode(0)
     assert ep["actions"].shape == (6, 2) and ep["states"].shape == (7, 5) and ep["seed"] == 3
@@ -74,7 +76,9 @@ def test_bad_actions_name_the_policy(state_env) -> None:
     with pytest.raises(WmevalError, match="bad-policy.*shape"):
         rollout(state_env, BadPolicy(torch.zeros(3, 2)), max_steps=2, seeds=[0, 1], progress=False)
     with pytest.raises(WmevalError, match="bad-policy.*NaN"):
-        rollout(state_env, BadPolicy(torch.full((2, 2), float("nan"))), max_steps=2, seeds=[0, 1], progress=False)
+        rollout(
+            state_env, BadPolicy(torch.full((2, 2), float("nan"))), max_steps=2, seeds=[0, 1], progress=False
+        )
 
 
 def test_replay_reproduces_states_and_seeds_are_deterministic(state_env) -> None:
@@ -99,7 +103,13 @@ def test_success_stops_an_episode_and_pixels_are_recorded() -> None:
     env = make_pusht_env(2, max_episode_steps=20)
     env.envs[0] = StartOnGoal(env.envs[0])
     try:
-        r = rollout(env, BadPolicy(torch.tensor([[60.0, 60.0], [60.0, 60.0]])), max_steps=5, seeds=[0, 1], progress=False)
+        r = rollout(
+            env,
+            BadPolicy(torch.tensor([[60.0, 60.0], [60.0, 60.0]])),
+            max_steps=5,
+            seeds=[0, 1],
+            progress=False,
+        )
     finally:
         env.close()
     assert list(r.lengths) == [1, 5] and list(r.success) == [True, False]

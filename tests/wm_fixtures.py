@@ -59,3 +59,27 @@ def tiny_world_model(sim_steps_per_frame: int = 1, max_frames: int = 6, seed: in
         sim_steps_per_frame=sim_steps_per_frame,
     )
     return WorldModel(config, encoder, build_adapter("identity", in_dim=d), dit).eval()
+
+
+def pusht_shaped_world_model(directory, seed: int = 0) -> str:  # noqa: ANN001
+    """An untrained world model with PushT's interface (64 px frames, 5 sim steps x 2-d actions), saved."""
+    torch.manual_seed(seed)
+    encoder = load_encoder("pixels", image_size=(64, 64), factor=8)
+    h, w, d = encoder.latent_shape
+    dit_config = DiTConfig(
+        in_channels=d, grid=(h, w), action_dim=10, hidden_size=32, depth=1, num_heads=2, max_frames=4
+    )
+    config = WorldModelConfig(
+        encoder=encoder.get_config(),
+        adapter={"type": "identity", "in_dim": d},
+        dit=dit_config.to_dict(),
+        objective={"type": "flow_matching", **FlowMatchingConfig(num_steps=1).to_dict()},
+        latent_mean=[0.0] * d,
+        latent_std=[1.0] * d,
+        action_offset=[256.0, 256.0],
+        action_scale=[256.0, 256.0],
+        sim_steps_per_frame=5,
+    )
+    wm = WorldModel(config, encoder, build_adapter("identity", in_dim=d), DiT(dit_config))
+    wm.save_pretrained(directory)
+    return str(directory)

@@ -19,10 +19,12 @@ USER_ERRORS = (WmevalError, WorldModelError, PolicyError)
 # name -> (module with `run(cfg) -> dict | None`, one-line description). Modules import lazily: `wmeval --help`
 # stays fast and a broken optional dependency only affects the command that needs it.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("wmeval.commands.demo", "the embedded default: record -> rank -> report, offline on CPU, minutes"),
     "record": ("wmeval.commands.record", "roll a policy (or the policy family) in a real env into a LeRobotDataset"),
     "measure": ("wmeval.commands.measure", "measure real success of a policy (or the family) in the real env"),
     "train-estimator": ("wmeval.commands.train_estimator", "train the PushT state estimator on rendered frames"),
     "train": ("wmeval.commands.train", "train a DiT world model on a LeRobotDataset (single process or torchrun)"),
+    "rank": ("wmeval.commands.rank", "rank policies in the real env and in world model(s); fidelity report"),
     "view": ("wmeval.commands.view", "open a .rrd in the Rerun viewer (or serve it on localhost)"),
 }
 

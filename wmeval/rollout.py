@@ -124,7 +124,9 @@ def _validate_action(action: Any, batch: int, dim: int, name: str) -> np.ndarray
             "(one action per batch element): fix the policy's select_action"
         )
     if not np.all(np.isfinite(action)):
-        raise WmevalError(f"policy {name!r} returned NaN or infinite actions: fix the policy or its checkpoint")
+        raise WmevalError(
+            f"policy {name!r} returned NaN or infinite actions: fix the policy or its checkpoint"
+        )
     return action
 
 

@@ -118,7 +118,9 @@ class PushTController:
         idx = np.arange(len(contact))
         return PUSH_LENGTHS[best], gain[idx, best], contact, outward
 
-    def _travel(self, pose: np.ndarray, agent: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _travel(
+        self, pose: np.ndarray, agent: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Shortest way around the block to each target: (length [M], first way-point [M, 2])."""
         clear = G.AGENT_RADIUS + self.config.clearance
         nodes = G.to_world(pose, G.offset_outline(clear + 3.0))

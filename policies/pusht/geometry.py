@@ -65,7 +65,9 @@ def offset_outline(distance: float) -> np.ndarray:
     return OUTLINE + d * np.stack([sx, sy], -1)
 
 
-def push_response(pose: np.ndarray, contact: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def push_response(
+    pose: np.ndarray, contact: np.ndarray, direction: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Block motion per unit of agent travel for frictionless point pushes (damping 0 in gym_pusht).
 
     With zero friction and zero damping the block moves only by the normal impulse J at the contact:
@@ -88,7 +90,9 @@ def apply_push(pose: np.ndarray, d_cog: np.ndarray, d_theta: np.ndarray, s: np.n
     return np.concatenate([origin, theta[..., None]], -1)
 
 
-def segment_clear(pose: np.ndarray, a: np.ndarray, b: np.ndarray, clearance: float, step: float = 4.0) -> bool:
+def segment_clear(
+    pose: np.ndarray, a: np.ndarray, b: np.ndarray, clearance: float, step: float = 4.0
+) -> bool:
     """Whether the agent can move straight from a to b keeping `clearance` from the block."""
     n = max(2, int(np.linalg.norm(b - a) / step) + 1)
     t = np.linspace(0.0, 1.0, n)[:, None]
@@ -108,7 +112,9 @@ def escape_direction(pose: np.ndarray, point: np.ndarray) -> np.ndarray:
         else:  # inside this rectangle: leave through the closest side
             depths = np.array([local[0] - xmin, xmax - local[0], local[1] - ymin, ymax - local[1]])
             k = int(depths.argmin())
-            cand = [np.array([-1.0, 0.0]), np.array([1.0, 0.0]), np.array([0.0, -1.0]), np.array([0.0, 1.0])][k]
+            cand = [np.array([-1.0, 0.0]), np.array([1.0, 0.0]), np.array([0.0, -1.0]), np.array([0.0, 1.0])][
+                k
+            ]
             score = -depths[k]
         if score < best_d:
             best, best_d = cand, score

@@ -47,7 +47,9 @@ class ScriptedPushTPolicy:
         seed: int = 0,
     ) -> None:
         if variant not in VARIANTS:
-            raise PolicyError(f"variant={variant!r} is unknown for {name}: choose one of {', '.join(VARIANTS)}")
+            raise PolicyError(
+                f"variant={variant!r} is unknown for {name}: choose one of {', '.join(VARIANTS)}"
+            )
         self.name = name
         self.knobs = knobs or SkillKnobs()
         self.variant = variant

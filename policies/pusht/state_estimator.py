@@ -52,7 +52,9 @@ class PushTStateEstimator(nn.Module):
         c = self.config.channels
         self.down = nn.Sequential(_block(5, 16, stride=2), _block(16, c, stride=2), _block(c, c))  # 24x24
         self.context = nn.Sequential(_block(c, 48, stride=2), _block(48, 48))  # 12x12: sees the whole tee
-        self.fuse = nn.Sequential(nn.Conv2d(c + 48, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), _block(c, c))
+        self.fuse = nn.Sequential(
+            nn.Conv2d(c + 48, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), _block(c, c)
+        )
         self.head = nn.Conv2d(c, self.config.num_keypoints, 1)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
@@ -223,7 +225,10 @@ def train_state_estimator(
             sched.step()
             total += loss.item() * len(idx)
         if log:
-            print(f"epoch {epoch + 1}/{epochs}: keypoint L1 {total / len(images):.2f} px ({time.time() - start:.0f}s)")
+            print(
+                f"epoch {epoch + 1}/{epochs}: keypoint L1 {total / len(images):.2f} px ({time.time() - start:.0f}s)",
+                flush=True,
+            )
     return model.eval()
 
 

@@ -51,10 +51,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 keep_frames=False,
                 policy_name=name,
             )
-            rows.append({**r.summary(), "seeds": [seeds[0], seeds[-1]], "seconds": round(time.time() - start, 1)})
+            rows.append(
+                {**r.summary(), "seeds": [seeds[0], seeds[-1]], "seconds": round(time.time() - start, 1)}
+            )
     finally:
         env.close()
-    command = "wmeval measure " + " ".join(f"{k}={v}" for k, v in OmegaConf.to_container(cfg).items() if k != "out")
+    command = "wmeval measure " + " ".join(
+        f"{k}={v}" for k, v in OmegaConf.to_container(cfg).items() if k != "out"
+    )
     result = {"command": command, "max_steps": max_steps, "policies": rows}
     write_json(out / "measure.json", result)
     table = markdown_table(rows, episodes, max_steps, seed)

@@ -46,12 +46,21 @@ def resolve_world_models(specs: list[str], baseline: bool, device: str) -> dict[
     return models
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    started = time.perf_counter()
+def validate(cfg: DictConfig) -> None:
+    """Checks shared by `rank` and `demo`, before any work starts."""
     if cfg.outcome not in OUTCOMES:
         raise ConfigError(f"outcome={cfg.outcome!r} is unknown: choose one of {', '.join(OUTCOMES)}")
+    if cfg.rerun not in ("save", "spawn", "serve", "off"):
+        raise ConfigError(f"rerun={cfg.rerun!r} is unknown: choose save, spawn, serve or off")
     if cfg.episodes < 2:
         raise ConfigError(f"episodes={cfg.episodes} must be >= 2 for a bootstrap")
+    if cfg.max_steps < 1:
+        raise ConfigError(f"max_steps={cfg.max_steps} must be >= 1")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    validate(cfg)
     out = prepare_out_dir(cfg.out, "rank", overwrite=cfg.overwrite)
     from policies.registry import make_policy
 

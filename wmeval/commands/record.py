@@ -49,7 +49,9 @@ def check_out(out: Any, overwrite: bool) -> Path:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"out={path} is a file, not a directory: choose another out=DIR")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise ConfigError(f"out={path} exists and is not empty: pass overwrite=true to replace it, or another out=DIR")
+        raise ConfigError(
+            f"out={path} exists and is not empty: pass overwrite=true to replace it, or another out=DIR"
+        )
     return path
 
 
@@ -110,8 +112,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 parts = []
                 for i in range(0, episodes, env.num_envs):
                     chunk = seeds[i : i + env.num_envs]
-                    r = rollout(env, policy, max_steps=max_steps, seeds=chunk, progress=False, policy_name=name)
-                    write_rollouts(dataset, r, name, {"variant": str(cfg.variant), "env": str(cfg.env)}, sidecar)
+                    r = rollout(
+                        env, policy, max_steps=max_steps, seeds=chunk, progress=False, policy_name=name
+                    )
+                    write_rollouts(
+                        dataset, r, name, {"variant": str(cfg.variant), "env": str(cfg.env)}, sidecar
+                    )
                     r.frames = None  # written; free the memory
                     parts.append(r)
                     bar.update(len(chunk))

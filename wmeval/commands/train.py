@@ -78,38 +78,53 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     )
     model = DiT(dit_config)
 
-    def on_checkpoint(step: int, ema: torch.nn.Module) -> dict[str, Any]:
+    def on_checkpoint(step: int, ema: torch.nn.Module, history: dict[str, Any]) -> dict[str, Any]:
+        """Held-out open-loop PSNR (with the copy-last baseline), a sample GIF, and `model/` = this EMA snapshot."""
         wm = WorldModel(wm_config, encoder, adapter, ema).eval()
-        rollouts = open_loop_rollouts(
-            wm, heldout[: cfg.eval.episodes], cfg.eval.horizon, cfg.eval.num_steps, cfg.seed
-        )
-        write_side_by_side_gif(
-            out / "samples" / f"step_{step:08d}.gif", rollouts["real"], rollouts["imagined"]
-        )
-        return open_loop_psnr(rollouts)
+        metrics: dict[str, Any] = {}
+        if heldout:
+            rollouts = open_loop_rollouts(
+                wm, heldout[: cfg.eval.episodes], cfg.eval.horizon, cfg.eval.num_steps, cfg.seed
+            )
+            write_side_by_side_gif(
+                out / "samples" / f"step_{step:08d}.gif", rollouts["real"], rollouts["imagined"]
+            )
+            metrics = open_loop_psnr(rollouts)
+        wm_config.meta = _manifest(cfg, dist, train_eps, heldout, step, history, metrics)
+        wm.save_pretrained(out / "model")
+        return metrics
 
     train_config = TrainConfig(seed=cfg.seed, **OmegaConf.to_container(cfg.optim, resolve=True))
-    summary = train(model, objective, sampler, train_config, out, dist, on_checkpoint if heldout else None)
+    summary = train(model, objective, sampler, train_config, out, dist, on_checkpoint)
     if not dist.is_main:
         return summary
-    ema = summary.pop("ema")
-    wm_config.meta = {
+    summary.pop("ema")
+    summary["total_s"] = time.perf_counter() - started
+    write_json(out / "train_summary.json", summary)
+    print(
+        f"world model saved to {out / 'model'}; held-out: {summary['evals'][-1] if summary['evals'] else None}"
+    )
+    return summary
+
+
+def _manifest(cfg, dist, train_eps, heldout, step, history, metrics) -> dict[str, Any]:  # noqa: ANN001
+    """What made this snapshot: data, steps, wall time, device, losses, held-out metrics, the full config."""
+    import platform
+
+    return {
         "data": str(cfg.data),
         "train_episodes": len(train_eps),
         "heldout_episodes": len(heldout),
-        "steps": summary["steps"],
-        "wall_s": summary["wall_s"],
+        "steps": step,
+        "wall_s": history.get("wall_s"),
         "device": str(dist.device),
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
         "processes": dist.world_size,
-        "final_loss": summary["final_loss"],
-        "heldout": summary["evals"][-1] if summary["evals"] else None,
+        "loss": history["loss"][-1][1] if history["loss"] else None,
+        "heldout": metrics,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    WorldModel(wm_config, encoder, adapter, ema).save_pretrained(out / "model")
-    summary["total_s"] = time.perf_counter() - started
-    write_json(out / "train_summary.json", summary)
-    print(f"world model saved to {out / 'model'}; held-out: {wm_config.meta['heldout']}")
-    return summary
 
 
 def split_episodes(episodes: list[dict], heldout: int, seed: int) -> tuple[list[dict], list[dict]]:

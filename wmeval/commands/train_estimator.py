@@ -7,7 +7,6 @@ import json
 import time
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -30,7 +29,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     frames, states = random_state_frames(int(cfg.frames), seed=int(cfg.seed), progress=True)
     val_frames, val_states = random_state_frames(int(cfg.val_frames), seed=int(cfg.seed) + 1_000_003)
     model = train_state_estimator(
-        frames, states, epochs=int(cfg.epochs), batch_size=int(cfg.batch_size), lr=float(cfg.lr), seed=int(cfg.seed)
+        frames,
+        states,
+        epochs=int(cfg.epochs),
+        batch_size=int(cfg.batch_size),
+        lr=float(cfg.lr),
+        seed=int(cfg.seed),
     )
     metrics = {
         "held_out": estimator_errors(model, val_frames, val_states),

@@ -42,7 +42,12 @@ def pusht_features(image_shape: tuple[int, int, int] = (96, 96, 3), use_videos: 
 
 def add_episode(dataset: Any, episode: dict[str, Any], task: str) -> None:
     """Append one trimmed episode (`Rollouts.episode(i)`) as T + 1 rows and save it."""
-    frames, actions, states, cov = episode["frames"], episode["actions"], episode["states"], episode["coverage"]
+    frames, actions, states, cov = (
+        episode["frames"],
+        episode["actions"],
+        episode["states"],
+        episode["coverage"],
+    )
     steps = len(actions)
     step_success = np.asarray(episode["step_success"], bool)
     for t in range(steps + 1):

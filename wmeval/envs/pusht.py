@@ -40,7 +40,9 @@ def _import_gym_pusht() -> Any:
 
 def state_vector(info: dict[str, Any]) -> np.ndarray:
     """[agent x, agent y, block x, block y, block theta] from a (single or vector) env info dict."""
-    return np.concatenate([np.asarray(info["pos_agent"]), np.asarray(info["block_pose"])], -1).astype(np.float64)
+    return np.concatenate([np.asarray(info["pos_agent"]), np.asarray(info["block_pose"])], -1).astype(
+        np.float64
+    )
 
 
 class PushTStateWrapper(gym.Wrapper):
@@ -95,7 +97,9 @@ def make_pusht_env(
 
     def factory() -> gym.Env:
         _import_gym_pusht()
-        env = gym.make(ENV_ID, obs_type=obs_type, render_mode="rgb_array", max_episode_steps=max_episode_steps)
+        env = gym.make(
+            ENV_ID, obs_type=obs_type, render_mode="rgb_array", max_episode_steps=max_episode_steps
+        )
         return PushTStateWrapper(env)
 
     fns = [factory] * num_envs

@@ -7,8 +7,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from wmeval.io import write_json
+from wmeval.io import to_json_safe, write_json
 from wmeval.rank import RankResult
+from wmeval.report import plots
+from wmeval.report.episodes import episodes_from_rollouts
+from wmeval.report.markdown import write_report
 
 BASELINE = "copy_last"
 FIDELITY_KEYS = ("pearson", "spearman", "kendall", "mmrv")
@@ -68,7 +71,36 @@ def write_ranking_outputs(
     report["timings_s"]["total"] = report["timings_s"].get("total") or sum(
         v for k, v in report["timings_s"].items() if k != "total"
     )
-    write_json(out / "config.json", OmegaConf.to_container(cfg, resolve=True))
+    report = to_json_safe(report)
+    write_json(out / "config.json", to_json_safe(OmegaConf.to_container(cfg, resolve=True)))
     write_json(out / "report.json", report)
     write_json(out / "ranking.json", report)
+
+    views = episodes_from_rollouts(result.real, result.imagined, per_policy=cfg.rerun_episodes)
+    figures = {
+        "imagined vs real success": plots.success_scatter(
+            out / "scatter.png",
+            {name: blocks[cfg.outcome] for name, blocks in result.blocks.items()},
+            label=f"{cfg.outcome} success rate",
+        ),
+        "coverage over time": plots.success_curves(
+            out / "curves.png",
+            plots.curves_from_episodes(
+                episodes_from_rollouts(result.real, result.imagined, per_policy=cfg.episodes)
+            ),
+        ),
+        "real vs imagined frames": plots.frame_grid(out / "frames.png", views),
+    }
+    write_report(out, report, figures)
+    if cfg.rerun == "save":
+        from wmeval.report.rerun import log_rollouts
+
+        log_rollouts(out / "rollouts.rrd", views)
+    elif cfg.rerun in ("spawn", "serve"):
+        from wmeval.report.rerun import log_rollouts, open_recording
+
+        with open_recording(cfg.rerun) as session:
+            log_rollouts(session.stream, views)
+            print(f"rollouts in Rerun at {session.url} (Ctrl-C to stop)")
+            session.wait()
     return report

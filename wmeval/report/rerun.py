@@ -77,6 +77,10 @@ def log_rollouts(
     path = Path(path_or_stream)
     with atomic_path(path) as tmp:
         stream = rr.RecordingStream(application_id, recording_id=uuid.uuid4(), default_enabled=True)
+        if not rr.is_enabled(stream):
+            raise WmevalError(
+                "Rerun logging is disabled (RERUN=off in the environment): unset it to write .rrd files"
+            )
         stream.save(tmp, default_blueprint=bp)
         try:
             _log_all(stream, views, image_format, jpeg_quality)
@@ -99,7 +103,7 @@ def _log_episode(stream: rr.RecordingStream, ep: EpisodeView, fmt: ImageFormat, 
     stream.log(
         f"{_base(ep)}/info", rr.TextDocument(_info_markdown(ep), media_type="text/markdown"), static=True
     )
-    for i, (world, trace) in enumerate(ep.worlds.items()):
+    for i, (world, trace) in enumerate(_real_first(ep)):
         root, color = f"{_base(ep)}/{rr.escape_entity_path_part(world)}", COLORS[i % len(COLORS)]
         n = trace.frames.shape[0]
         idx = _indexes(np.arange(n), trace.fps or fps)
@@ -125,6 +129,11 @@ def _log_episode(stream: rr.RecordingStream, ep: EpisodeView, fmt: ImageFormat, 
             path = f"{root}/score"
             stream.log(path, rr.SeriesLines(colors=[color], names=[f"{world} {ep.score_name}"]), static=True)
             stream.send_columns(path, indexes=idx, columns=_scalars(trace.scores))
+
+
+def _real_first(ep: EpisodeView) -> list[tuple[str, WorldTrace]]:
+    """The episode's worlds with the real one first: it always sits left and is always blue."""
+    return sorted(ep.worlds.items(), key=lambda kv: kv[0] != REAL)
 
 
 def _base(ep: EpisodeView) -> str:
@@ -184,10 +193,11 @@ def default_blueprint(episodes: Sequence[EpisodeView], *, max_tabs: int = 32) ->
     """One tab per episode: a 2D view per world (real first), then score, action and state plots."""
     tabs = []
     for ep in episodes[:max_tabs]:
-        roots = [f"{_base(ep)}/{rr.escape_entity_path_part(w)}" for w in ep.worlds]
+        worlds = [w for w, _ in _real_first(ep)]
+        roots = [f"{_base(ep)}/{rr.escape_entity_path_part(w)}" for w in worlds]
         images = [
             rrb.Spatial2DView(origin=f"{root}/image", contents="$origin/**", name=w)
-            for w, root in zip(ep.worlds, roots, strict=True)
+            for w, root in zip(worlds, roots, strict=True)
         ]
         plots = [rrb.TimeSeriesView(name=ep.score_name, contents=[f"{r}/score" for r in roots])]
         plots.append(rrb.TimeSeriesView(name="actions", contents=[f"{r}/action/**" for r in roots]))
@@ -256,6 +266,10 @@ def open_recording(
     save:  an `.rrd` at `path`, written atomically when the session closes without error.
     """
     stream = rr.RecordingStream(application_id, recording_id=uuid.uuid4(), default_enabled=True)
+    if not rr.is_enabled(stream):
+        raise WmevalError(
+            "Rerun logging is disabled (RERUN=off in the environment): unset it, or use rerun=off"
+        )
     if mode == "save":
         if path is None:
             raise WmevalError("rerun=save needs a path to write the .rrd to")

@@ -7,6 +7,7 @@ so wmeval runs it as a child process and connects to it (or hands it the `.rrd` 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 from urllib.parse import quote
@@ -89,9 +90,29 @@ def start(cmd: Sequence[str], *, detach: bool = False) -> tuple[subprocess.Popen
     """
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        list(cmd), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
+        list(cmd),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=detach,
+        preexec_fn=None if detach else _die_with_parent(),
     )
     return proc, log
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a child that gets SIGTERM when wmeval dies, even by SIGKILL: no orphan server keeps a port."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - no libc to ask
+        return None
+
+    def set_pdeathsig() -> None:
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return set_pdeathsig
 
 
 def wait_for_port(

@@ -71,13 +71,14 @@ def train(
     config: TrainConfig,
     out_dir: Path,
     dist_info: DistInfo,
-    on_checkpoint: Callable[[int, torch.nn.Module], dict[str, Any]] | None = None,
+    on_checkpoint: Callable[[int, torch.nn.Module, dict[str, Any]], dict[str, Any]] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train `model` to `config.steps`, resuming from the newest checkpoint in `out_dir/checkpoints`.
 
-    Returns a summary (steps, losses, wall time, throughput). `on_checkpoint(step, ema_model)` runs on the
-    main process after each checkpoint (sample videos, held-out metrics) and its result joins the history.
+    Returns a summary (steps, losses, wall time, throughput). `on_checkpoint(step, ema_model, history)` runs on the
+    main process at each checkpoint (sample videos, held-out metrics, exports) with the
+    history so far (losses, `wall_s`); its result joins the history.
     """
     device = dist_info.device
     model = model.to(device)
@@ -189,7 +190,7 @@ def _checkpoint(
         sampler_states = gathered
     if dist_info.is_main:
         if on_checkpoint is not None:
-            history["evals"].append({"step": step, **on_checkpoint(step, ema)})
+            history["evals"].append({"step": step, **on_checkpoint(step, ema, {**history, "wall_s": wall_s})})
         extra = {"sampler": sampler_states, "history": history, "wall_s": wall_s, "config": asdict(config)}
         save_checkpoint(ckpt_dir, step, model, ema, optimizer, generator, extra, keep=config.keep_checkpoints)
     if dist_info.world_size > 1:

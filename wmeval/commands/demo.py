@@ -1,0 +1,121 @@
+"""`wmeval demo`: record -> (train) -> rank -> report, offline on CPU, with no arguments.
+
+Records fresh real episodes with the PushT policy family, ranks the family in the real simulator and inside
+the shipped world model (and the copy-last-frame baseline) on paired start states, and writes the report to
+`outputs/demo/<timestamp>/`, with `outputs/demo/latest` pointing at it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from wmeval.cli import compose_config
+from wmeval.commands.rank import resolve_policy_names, resolve_world_models, validate
+from wmeval.io import prepare_out_dir
+from wmeval.rank import rank_policies
+from wmeval.report.ranking import write_ranking_outputs
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    validate(cfg)
+    out = prepare_out_dir(cfg.out, "demo", overwrite=cfg.overwrite)
+    timings = {"record": 0.0, "train": 0.0}
+    world_model = str(cfg.world_model)
+    if cfg.train:
+        world_model, timings["record"], timings["train"] = _train_from_scratch(cfg, out)
+
+    from policies.registry import make_policy
+
+    names = resolve_policy_names(cfg.env, cfg.policies)
+    policies = {name: make_policy(name, seed=cfg.seed) for name in names}
+    world_models = resolve_world_models([world_model], baseline=True, device=cfg.device)
+    rank_started = time.perf_counter()
+    result = rank_policies(
+        policies,
+        world_models,
+        env=cfg.env,
+        episodes=cfg.episodes,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed,
+        num_envs=cfg.num_envs,
+        num_steps=cfg.num_steps,
+        n_boot=cfg.n_boot,
+        progress=cfg.progress,
+    )
+    timings["rank"] = time.perf_counter() - rank_started
+    timings["total"] = time.perf_counter() - started
+    report = write_ranking_outputs(out, result, world_models, cfg, timings=timings)
+    _link_latest(out)
+    _print_summary(report, out)
+    return report
+
+
+def _train_from_scratch(cfg: DictConfig, out: Path) -> tuple[str, float, float]:
+    """`wmeval record` + `wmeval train` with the shipped model's recipe, scaled by the profile."""
+    from wmeval.commands import record, train
+
+    started = time.perf_counter()
+    data = out / "train_data"
+    record.run(
+        compose_config(
+            "record",
+            [
+                f"env={cfg.env}",
+                "policy=family",
+                f"episodes={cfg.train_data_episodes}",
+                f"max_steps={cfg.max_steps}",
+                f"seed={cfg.seed + 1}",
+                f"out={data}",
+                f"progress={cfg.progress}",
+            ],
+        )
+    )
+    recorded = time.perf_counter()
+    train.run(
+        compose_config(
+            "train",
+            [
+                "recipe=pusht_tiny",
+                f"data={data}",
+                f"out={out / 'train'}",
+                f"seed={cfg.seed}",
+                f"optim.steps={cfg.train_steps}",
+                f"device={cfg.device}",
+                *cfg.train_overrides,
+            ],
+        )
+    )
+    return str(out / "train" / "model"), recorded - started, time.perf_counter() - recorded
+
+
+def _link_latest(out: Path) -> None:
+    """`outputs/demo/latest` -> this run (a relative symlink, replaced atomically)."""
+    latest = out.parent / "latest"
+    tmp = out.parent / f".latest.{os.getpid()}"
+    try:
+        tmp.symlink_to(out.name)
+        os.replace(tmp, latest)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _print_summary(report: dict[str, Any], out: Path) -> None:
+    ranking = report["ranking"]
+    print(f"\n{'policy':<32} {'real':>6} {'imagined':>9}")
+    for p in ranking["policies"]:
+        print(f"{p['name']:<32} {p['real_success']:>6.2f} {p['imagined_success']:>9.2f}")
+    base = report["baselines"].get("copy_last", {})
+    print(f"\njudge: {ranking['judge']}")
+    for key in ("pearson", "spearman", "kendall", "mmrv"):
+        print(
+            f"{key:<9} world model {ranking[key]:>6.3f}   copy-last baseline {base.get(key, float('nan')):>6.3f}"
+        )
+    print(
+        f"\nreport: {out / 'report.md'}   rollouts: {out / 'rollouts.rrd'}   ({report['timings_s']['total']:.0f} s)"
+    )
