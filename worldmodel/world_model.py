@@ -21,7 +21,7 @@ from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import InputError
 from worldmodel.io import atomic_path
-from worldmodel.objectives import FlowMatching, FlowMatchingConfig
+from worldmodel.objectives import build_objective
 
 CONFIG_NAME = "world_model.json"
 WEIGHTS_NAME = "dit.safetensors"
@@ -55,13 +55,8 @@ class WorldModel(nn.Module):
         super().__init__()
         self.config = config
         self.encoder, self.adapter, self.dit = encoder, adapter, dit
-        objective = dict(config.objective)
-        if objective.pop("type", "flow_matching") != "flow_matching":
-            raise InputError(
-                f"objective type {config.objective.get('type')!r} is not supported by WorldModel"
-            )
         rows, cols = dit.config.tokens_grid
-        self.objective = FlowMatching(FlowMatchingConfig(**objective), rows * cols, dit.config.in_channels)
+        self.objective = build_objective(config.objective, rows * cols, dit.config.in_channels)
         self.register_buffer("latent_mean", torch.tensor(config.latent_mean, dtype=torch.float32))
         self.register_buffer("latent_std", torch.tensor(config.latent_std, dtype=torch.float32))
         self.register_buffer("action_offset", torch.tensor(config.action_offset, dtype=torch.float32))
@@ -170,7 +165,7 @@ class WorldModel(nn.Module):
                     t_all,
                     frame_pos=torch.arange(state.position - ctx, state.position + 1, device=self.device),
                 )[:, -1:]
-            x = self.objective.euler_step(x, pred, tau, tau_next)
+            x = self.objective.sample_step(x, pred, tau, tau_next)
         if state.cache is not None:
             self._run_dit(x, action, null, self._context_times(b, 1), cache=state.cache, commit=True)
         state.push(x, action, null, window=self.context_frames - 1)

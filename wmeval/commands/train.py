@@ -21,7 +21,7 @@ from worldmodel.data.clips import ClipSampler, ClipSpec
 from worldmodel.data.latent_cache import LatentCache, build_latent_cache
 from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
-from worldmodel.objectives import FlowMatching, FlowMatchingConfig
+from worldmodel.objectives import build_objective, objective_config
 from worldmodel.training import TrainConfig, cleanup_distributed, setup_distributed, train
 
 
@@ -59,16 +59,16 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     dit_config = DiTConfig.from_size(
         in_channels=adapter.latent_dim, grid=(h, w), action_dim=sampler.action_dim, **dit_cfg
     )
-    objective_cfg = OmegaConf.to_container(cfg.objective, resolve=True)
-    objective_cfg.pop("type")
-    objective = FlowMatching(
-        FlowMatchingConfig(**objective_cfg), h * w // dit_config.patch_size**2, adapter.latent_dim
+    objective = build_objective(
+        OmegaConf.to_container(cfg.objective, resolve=True),
+        h * w // dit_config.patch_size**2,
+        adapter.latent_dim,
     )
     wm_config = WorldModelConfig(
         encoder=encoder.get_config(),
         adapter=adapter.get_config(),
         dit=dit_config.to_dict(),
-        objective={"type": "flow_matching", **objective.config.to_dict()},
+        objective=objective_config(objective),
         latent_mean=mean.tolist(),
         latent_std=std.tolist(),
         action_offset=offset.tolist(),

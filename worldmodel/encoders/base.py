@@ -66,5 +66,7 @@ class Encoder(nn.Module, ABC):
         if frames.ndim != 4 or frames.shape[1] != 3:
             raise ValueError(f"frames must be [B, 3, H, W], got shape {tuple(frames.shape)}")
         if not frames.is_floating_point():
-            raise TypeError(f"frames must be float in [0, 1], got dtype {frames.dtype}; divide uint8 frames by 255")
+            raise TypeError(
+                f"frames must be float in [0, 1], got dtype {frames.dtype}; divide uint8 frames by 255"
+            )
         return frames

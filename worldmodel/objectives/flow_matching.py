@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from worldmodel.errors import InputError
+from worldmodel.objectives.base import Objective
 
 
 @dataclass
@@ -51,8 +51,8 @@ def shift_time(tau: torch.Tensor, gamma: float) -> torch.Tensor:
     return gamma * tau / (1 + (gamma - 1) * tau)
 
 
-class FlowMatching:
-    """Training loss and Euler sampling steps; the rollout loop (with its KV cache) lives in `WorldModel`."""
+class FlowMatching(Objective):
+    """Flow-matching noise, targets and Euler steps; the rollout loop (with its KV cache) lives in `WorldModel`."""
 
     def __init__(self, config: FlowMatchingConfig, tokens_per_frame: int, channels: int) -> None:
         self.config = config
@@ -66,41 +66,11 @@ class FlowMatching:
             tau = torch.sigmoid(self.config.logit_mean + self.config.logit_std * normal)
         return shift_time(tau, self.gamma)
 
-    def loss(
-        self,
-        model: torch.nn.Module,
-        latents: torch.Tensor,
-        actions: torch.Tensor,
-        num_history: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Loss on future frames of clips `latents [B, T, h, w, C]` with `actions [B, T, A]` (led into frame t).
+    def add_noise(self, x: torch.Tensor, noise: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        return (1 - tau) * x + tau * noise
 
-        `num_history [B]` (>= 1) clean history frames per clip; they get flow time 0, noise augmentation and
-        the null action. Every future frame gets its own flow time (diffusion forcing).
-        """
-        b, t = latents.shape[:2]
-        device = latents.device
-        frame = torch.arange(t)[None]
-        history = frame < num_history[:, None]  # [B, T] bool
-        tau = torch.where(history, 0.0, self.sample_time((b, t), generator))
-        noise = torch.randn(latents.shape, generator=generator)
-        sigma_h = (self.config.history_noise * torch.randn((b, t), generator=generator)).abs()
-        sigma_h = torch.where(history, sigma_h, 0.0)
-        aug = torch.randn(latents.shape, generator=generator)
-        drop = torch.rand((b, 1), generator=generator) < self.config.action_dropout
-        tau, noise, sigma_h, aug, history, drop = (
-            x.to(device) for x in (tau, noise, sigma_h, aug, history, drop)
-        )
-
-        x_hist = (latents + _bc(sigma_h) * aug) / torch.sqrt(1 + _bc(sigma_h) ** 2)
-        x_noisy = (1 - _bc(tau)) * latents + _bc(tau) * noise
-        x_in = torch.where(_bc(history), x_hist, x_noisy)
-        pred = model(x_in, tau, actions, action_null=history | drop)
-        target = latents if self.config.prediction == "x0" else noise - latents
-        per_frame = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(2, 3, 4))
-        future = (~history).float()
-        return (per_frame * future).sum() / future.sum().clamp(min=1)
+    def target(self, x: torch.Tensor, noise: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        return x if self.config.prediction == "x0" else noise - x
 
     def timesteps(self, num_steps: int | None = None) -> list[float]:
         """Flow times from 1 (noise) to 0, linearly spaced then shifted (paper: linspace(1, 0, 11))."""
@@ -108,7 +78,7 @@ class FlowMatching:
         taus = shift_time(torch.linspace(1.0, 0.0, n + 1, dtype=torch.float64), self.gamma)
         return [float(x) for x in taus]
 
-    def euler_step(self, x: torch.Tensor, pred: torch.Tensor, tau: float, tau_next: float) -> torch.Tensor:
+    def sample_step(self, x: torch.Tensor, pred: torch.Tensor, tau: float, tau_next: float) -> torch.Tensor:
         """One Euler step of dx/dtau = v from tau to tau_next."""
         if self.config.prediction == "x0":
             if tau_next == 0.0:
@@ -117,8 +87,3 @@ class FlowMatching:
         else:
             velocity = pred
         return x + (tau_next - tau) * velocity
-
-
-def _bc(x: torch.Tensor) -> torch.Tensor:
-    """[B, T] -> [B, T, 1, 1, 1] for broadcasting over a latent frame."""
-    return x[:, :, None, None, None]

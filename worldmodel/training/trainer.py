@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from worldmodel.data.clips import ClipSampler
 from worldmodel.errors import InputError
-from worldmodel.objectives import FlowMatching
+from worldmodel.objectives import Objective
 from worldmodel.training.checkpoint import checkpoints, load_checkpoint, save_checkpoint
 from worldmodel.training.distributed import DistInfo, all_reduce_mean
 
@@ -66,7 +66,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
 
 def train(
     model: torch.nn.Module,
-    objective: FlowMatching,
+    objective: Objective,
     sampler: ClipSampler,
     config: TrainConfig,
     out_dir: Path,

@@ -1,0 +1,74 @@
+"""What flow matching and DDPM share: diffusion-forcing training on future frames, history handling, sampling API.
+
+Per clip, the first `num_history` frames are clean context (time 0, mild noise augmentation, null action);
+every later frame gets its own noise level. Subclasses define how noise is added, what the network predicts,
+and how a sampler steps from one noise level to the next. Times are in [0, 1] (1 = pure noise); the DiT
+scales them by 1000.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+import torch.nn.functional as F
+
+
+class Objective(ABC):
+    #: each subclass's config has history_noise, action_dropout, num_steps and context_level
+    config: object
+
+    @abstractmethod
+    def sample_time(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
+        """Training noise levels in [0, 1]."""
+
+    @abstractmethod
+    def add_noise(self, x: torch.Tensor, noise: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """Noisy latents at per-frame level `tau` (broadcast to x)."""
+
+    @abstractmethod
+    def target(self, x: torch.Tensor, noise: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """What the network is trained to output."""
+
+    @abstractmethod
+    def timesteps(self, num_steps: int | None = None) -> list[float]:
+        """Sampling levels from noise to clean; consecutive pairs are passed to `sample_step`."""
+
+    @abstractmethod
+    def sample_step(self, x: torch.Tensor, pred: torch.Tensor, tau: float, tau_next: float) -> torch.Tensor:
+        """Move `x` from level `tau` to `tau_next` given the network's output `pred`."""
+
+    def loss(
+        self,
+        model: torch.nn.Module,
+        latents: torch.Tensor,
+        actions: torch.Tensor,
+        num_history: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Mean loss over the future frames of clips `latents [B, T, h, w, C]`, `actions [B, T, A]`."""
+        b, t = latents.shape[:2]
+        device = latents.device
+        history = torch.arange(t)[None] < num_history[:, None]  # [B, T]
+        tau = torch.where(history, 0.0, self.sample_time((b, t), generator))
+        noise = torch.randn(latents.shape, generator=generator)
+        sigma_h = (self.config.history_noise * torch.randn((b, t), generator=generator)).abs()
+        sigma_h = torch.where(history, sigma_h, 0.0)
+        aug = torch.randn(latents.shape, generator=generator)
+        drop = torch.rand((b, 1), generator=generator) < self.config.action_dropout
+        tau, noise, sigma_h, aug, history, drop = (
+            x.to(device) for x in (tau, noise, sigma_h, aug, history, drop)
+        )
+
+        x_hist = (latents + frames(sigma_h) * aug) / torch.sqrt(1 + frames(sigma_h) ** 2)
+        x_in = torch.where(frames(history), x_hist, self.add_noise(latents, noise, frames(tau)))
+        pred = model(x_in, tau, actions, action_null=history | drop)
+        target = self.target(latents, noise, frames(tau))
+        per_frame = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(2, 3, 4))
+        future = (~history).float()
+        return (per_frame * future).sum() / future.sum().clamp(min=1)
+
+
+def frames(x: torch.Tensor) -> torch.Tensor:
+    """[B, T] -> [B, T, 1, 1, 1] for broadcasting over a latent frame."""
+    return x[:, :, None, None, None]
