@@ -43,15 +43,20 @@ MEMBERS: dict[str, Member] = {
             knobs=SkillKnobs(action_noise=12.0),
         ),
         Member(
+            "expert_noisier",
+            "expert with strong Gaussian action noise (std 22 px)",
+            knobs=SkillKnobs(action_noise=22.0),
+        ),
+        Member(
             "delayed",
             "expert acting on the state seen 3 steps ago, re-planning every 3 steps",
             knobs=SkillKnobs(delay=3, decision_period=3),
         ),
         Member(
             "sluggish",
-            "low gain: pushes 3 px/step and travels slowly, re-planning every 3 steps, noisy",
+            "low gain: pushes 5 px/step and travels slowly, re-planning every 2 steps, noisy",
             knobs=SkillKnobs(
-                controller=_ctl(push_speed=3.0, travel_speed=12.0), decision_period=3, action_noise=6.0
+                controller=_ctl(push_speed=5.0, travel_speed=20.0), decision_period=2, action_noise=5.0
             ),
         ),
         Member(

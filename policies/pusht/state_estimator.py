@@ -50,7 +50,7 @@ class PushTStateEstimator(nn.Module):
         super().__init__()
         self.config = config or EstimatorConfig()
         c = self.config.channels
-        self.down = nn.Sequential(_block(5, 16, stride=2), _block(16, c, stride=2), _block(c, c))  # 24x24
+        self.down = nn.Sequential(_block(5, 16, stride=2), _block(16, c, stride=2))  # 24x24
         self.context = nn.Sequential(_block(c, 48, stride=2), _block(48, 48))  # 12x12: sees the whole tee
         self.fuse = nn.Sequential(
             nn.Conv2d(c + 48, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), _block(c, c)

@@ -4,7 +4,7 @@ Why not `WorldModel.step`: the metrics need (a) the imagined latents, not only d
 the probe read latents), (b) any batch layout, e.g. CEM's candidates x windows in one DiT call per denoising
 step, (c) the noise given explicitly, so every candidate of a window sees the same noise, and (d) gradients
 for the gradient-based action search. This is the same sampler as `WorldModel`'s uncached path (full context,
-context frames at `context_level` with the null action, generated frames fed back with their actions); a test
+context frames at `context_level` with the null action, any objective's `sample_step`, generated frames fed back with their actions); a test
 pins that both give the same frames for the same seed.
 """
 
@@ -62,7 +62,7 @@ def imagine_latents(
                 action_null=torch.cat((null, new_null), 1),
                 frame_pos=frame_pos,
             )[:, -1:]
-            x = wm.objective.euler_step(x, pred, tau, tau_next)
+            x = wm.objective.sample_step(x, pred, tau, tau_next)
         out.append(x)
         lat = torch.cat((lat, x), 1)[:, -window:]
         act = torch.cat((act, a), 1)[:, -window:]

@@ -23,6 +23,14 @@ from worldmodel.errors import InputError
 ENCODERS: dict[str, str] = {
     "pixels": "worldmodel.encoders.pixels:PixelsEncoder",
     "conv_vae": "worldmodel.encoders.conv_vae:ConvVAEEncoder",
+    "sd3_vae": "worldmodel.encoders.sd3_vae:SD3VAEEncoder",
+    "rae_dinov2": "worldmodel.encoders.rae_dinov2:RAEDinov2Encoder",
+    "webssl": "worldmodel.encoders.webssl:WebSSLEncoder",
+    "siglip2": "worldmodel.encoders.siglip2:SigLIP2Encoder",
+    "qwen25vl": "worldmodel.encoders.qwen25vl:Qwen25VLEncoder",
+    "vjepa2": "worldmodel.encoders.vjepa2:VJEPA2Encoder",
+    "cosmos": "worldmodel.encoders.cosmos:CosmosEncoder",
+    "vavae": "worldmodel.encoders.vavae:VAVAEEncoder",
 }
 
 __all__ = ["ENCODERS", "Encoder", "NoDecoderError", "get_encoder_class", "load_encoder"]
