@@ -171,5 +171,7 @@ def test_train_conv_vae_is_deterministic_for_a_seed() -> None:
     a, b = train_conv_vae(frames, **kwargs), train_conv_vae(frames, **kwargs)
     assert a.loss_history == b.loss_history
     assert a.encoder.get_config()["fingerprint"] == b.encoder.get_config()["fingerprint"]
-    c = train_conv_vae(frames, **{**kwargs, "seed": 2})
+    # an encoder's get_config() is accepted as a training config (its weight keys are ignored)
+    c = train_conv_vae(frames, **{**kwargs, "seed": 2, "config": a.encoder.get_config()})
     assert c.loss_history != a.loss_history
+    assert c.encoder.latent_shape == a.encoder.latent_shape

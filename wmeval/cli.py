@@ -24,7 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("wmeval.commands.measure", "measure real success of a policy (or the family) in the real env"),
     "train-estimator": ("wmeval.commands.train_estimator", "train the PushT state estimator on rendered frames"),
     "train": ("wmeval.commands.train", "train a DiT world model on a LeRobotDataset (single process or torchrun)"),
+    "bench": ("wmeval.commands.bench", "performance benchmarks of the hot paths, as ratios -> bench.json"),
     "rank": ("wmeval.commands.rank", "rank policies in the real env and in world model(s); fidelity report"),
+    "metrics": ("wmeval.commands.metrics", "video, PCK, state, controllability, IDM and probe metrics of a world model"),
     "view": ("wmeval.commands.view", "open a .rrd in the Rerun viewer (or serve it on localhost)"),
 }
 

@@ -44,8 +44,8 @@ MEMBERS: dict[str, Member] = {
         ),
         Member(
             "expert_noisier",
-            "expert with strong Gaussian action noise (std 22 px)",
-            knobs=SkillKnobs(action_noise=22.0),
+            "expert with strong Gaussian action noise (std 16 px)",
+            knobs=SkillKnobs(action_noise=16.0),
         ),
         Member(
             "delayed",
@@ -54,10 +54,8 @@ MEMBERS: dict[str, Member] = {
         ),
         Member(
             "sluggish",
-            "low gain: pushes 5 px/step and travels slowly, re-planning every 2 steps, noisy",
-            knobs=SkillKnobs(
-                controller=_ctl(push_speed=5.0, travel_speed=20.0), decision_period=2, action_noise=5.0
-            ),
+            "low gain: pushes 6 px/step and travels slowly, re-planning every 2 steps",
+            knobs=SkillKnobs(controller=_ctl(push_speed=6.0, travel_speed=20.0), decision_period=2),
         ),
         Member(
             "ignore_rotation",

@@ -15,6 +15,7 @@ constants baked in that resist casting or CPU use is unverified here.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,10 +63,12 @@ class CosmosEncoder(FrozenEncoder):
                 "encoder.jit and decoder.jit"
             )
         try:
-            self.jit_encoder = torch.jit.load(str(enc_path), map_location="cpu")
-            self.jit_decoder = (
-                torch.jit.load(str(dec_path), map_location="cpu") if dec_path.is_file() else None
-            )
+            with warnings.catch_warnings():  # TorchScript is deprecated, but it is the format Cosmos ships
+                warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=DeprecationWarning)
+                self.jit_encoder = torch.jit.load(str(enc_path), map_location="cpu")
+                self.jit_decoder = (
+                    torch.jit.load(str(dec_path), map_location="cpu") if dec_path.is_file() else None
+                )
         except RuntimeError as err:
             raise MissingWeightsError(
                 f"{self.what}: could not torch.jit.load from {directory} ({err})"

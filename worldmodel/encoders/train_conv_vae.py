@@ -71,7 +71,7 @@ def train_conv_vae(
     of `frames` (optimistic for video: neighbouring frames look alike, so prefer whole held-out episodes).
     Keep the held-out set small on CPU (a few hundred frames): every frame is encoded and decoded once.
     """
-    cfg = ConvVAEConfig(**config) if isinstance(config, dict) else (config or ConvVAEConfig())
+    cfg = _as_config(config)
     if steps < 1 or batch_size < 1 or lr <= 0:
         raise InputError(f"steps, batch_size and lr must be positive, got {steps}, {batch_size}, {lr}")
     if out_dir is not None and Path(out_dir).exists() and not overwrite:
@@ -148,6 +148,17 @@ def train_conv_vae(
         loss_history=history,
         encoder=encoder,
     )
+
+
+def _as_config(config: ConvVAEConfig | dict[str, Any] | None) -> ConvVAEConfig:
+    """Accept the dataclass, a plain dict, or an encoder's `get_config()` (whose weight keys are ignored)."""
+    if not isinstance(config, dict):
+        return config or ConvVAEConfig()
+    fields = set(ConvVAEConfig.__dataclass_fields__)
+    unknown = sorted(set(config) - fields - {"type", "pretrained", "fingerprint"})
+    if unknown:
+        raise InputError(f"conv_vae config has unknown key(s) {unknown}: accepted are {sorted(fields)}")
+    return ConvVAEConfig(**{k: v for k, v in config.items() if k in fields})
 
 
 def _default_device() -> torch.device:

@@ -1,0 +1,77 @@
+"""Video fidelity: known answers for identical videos, and LPIPS/FID/FVD refuse to run on random weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from wmeval.metrics import backbones
+from wmeval.metrics.video import VideoConfig, mean_psnr, psnr_frames, ssim_frames, video_fidelity
+
+torch.set_num_threads(1)
+
+
+def _video(seed: int, n: int = 2, t: int = 3, size: int = 32) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, t, 3, size, size)).astype(np.float32)
+
+
+@pytest.fixture
+def empty_hub(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def test_identical_videos_give_inf_psnr_and_unit_ssim():
+    real = _video(0)
+    assert np.isinf(psnr_frames(real, real)).all()
+    assert np.allclose(ssim_frames(real, real), 1.0)
+    assert np.isinf(mean_psnr(psnr_frames(real, real)))
+    noisy = np.clip(real + 0.05, 0, 1)
+    p = psnr_frames(real, noisy)
+    assert np.isfinite(p).all() and (p > 20).all() and (ssim_frames(real, noisy) < 1).all()
+    # one identical frame among noisy ones: the mean stays finite (capped per frame)
+    mixed = noisy.copy()
+    mixed[0, 0] = real[0, 0]
+    assert np.isfinite(mean_psnr(psnr_frames(real, mixed)))
+
+
+def test_pretrained_metrics_are_unavailable_without_cached_weights(empty_hub):
+    real = _video(0)
+    out = video_fidelity(real, {"model": real, "copy_last": _video(1)}, VideoConfig())
+    assert np.isinf(out["psnr"]["model"]) and out["ssim"]["model"] == pytest.approx(1.0)
+    assert out["psnr"]["copy_last"] < 20 and len(out["psnr"]["by_step"]["model"]) == 3
+    for metric, file in (("lpips", "alexnet"), ("fid", "inception_v3"), ("fvd", "r3d_18")):
+        assert isinstance(out[metric], str) and out[metric].startswith("unavailable: "), out[metric]
+        assert backbones.BACKBONES[file].filename in out[metric] and str(empty_hub) in out[metric]
+    assert not empty_hub.exists() or not any(empty_hub.iterdir())  # nothing was downloaded
+
+
+def test_a_configured_weights_path_that_is_missing_says_so(empty_hub, tmp_path):
+    cfg = VideoConfig(metrics=["lpips"], weights={"alexnet": str(tmp_path / "nope.pth")})
+    out = video_fidelity(_video(0), {"model": _video(1)}, cfg)
+    assert out["lpips"].startswith("unavailable: ") and "nope.pth" in out["lpips"]
+
+
+def test_cached_weights_are_loaded_from_the_hub_cache(empty_hub):
+    """The loading path, with stand-in (random) checkpoints written where torch.hub keeps real ones."""
+    from torchvision.models import alexnet
+    from torchvision.models.video import r3d_18
+
+    empty_hub.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(alexnet(weights=None).state_dict(), empty_hub / backbones.BACKBONES["alexnet"].filename)
+    torch.save(r3d_18(weights=None).state_dict(), empty_hub / backbones.BACKBONES["r3d_18"].filename)
+    real, other = _video(0, n=3, t=2), _video(1, n=3, t=2)
+    cfg = VideoConfig(metrics=["lpips", "fvd"], fvd_frames=4, fvd_size=32)
+    out = video_fidelity(real, {"model": real, "copy_last": other}, cfg)
+    assert out["lpips"]["model"] == pytest.approx(0.0, abs=1e-6) and out["lpips"]["copy_last"] > 0
+    assert out["fvd"]["model"] == pytest.approx(0.0, abs=1e-6) and out["fvd"]["copy_last"] > 0
+    assert out["fvd"]["clips"] == 3
+
+
+def test_frechet_distance_of_shifted_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    assert backbones.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert backbones.frechet_distance(a, a + 2.0) == pytest.approx(12.0, rel=1e-3)

@@ -1,0 +1,68 @@
+"""`wmeval bench`: measure the hot paths and write `bench.json` plus a table on stdout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from wmeval.bench import entries
+from wmeval.errors import ConfigError
+from wmeval.io import prepare_out_dir, to_json_safe, write_json
+
+KNOWN = ("kv_cache", "batch_scaling", "train_mfu", "data_stall", "rollout_vs_sim")
+RATIO_KEYS = ("flatness", "speedup", "ratio", "mfu", "fraction")
+
+
+def _train_mfu(device: torch.device, profile: str) -> dict[str, Any]:
+    results = {"demo_tiny_fp32": entries.train_mfu(device, "tiny", (8, 8), 192, 6, 16, torch.float32)}
+    if profile == "gpu":
+        for size, batch in (("S", 16), ("B", 8)):
+            results[f"dit_{size}_bf16"] = entries.train_mfu(
+                device, size, (16, 16), 96, 10, batch, torch.bfloat16
+            )
+    return results
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.profile not in ("cpu", "gpu"):
+        raise ConfigError(f"profile={cfg.profile!r} is unknown: choose cpu or gpu")
+    unknown = sorted(set(cfg.entries) - set(KNOWN))
+    if unknown:
+        raise ConfigError(f"entries {unknown} are unknown: choose from {', '.join(KNOWN)}")
+    if cfg.profile == "gpu" and not torch.cuda.is_available():
+        raise ConfigError("profile=gpu needs a CUDA device, and none is visible: use profile=cpu")
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    out = prepare_out_dir(cfg.out, "bench", overwrite=cfg.overwrite)
+    device = torch.device("cuda" if cfg.profile == "gpu" else "cpu")
+    runners = {
+        "kv_cache": lambda: entries.kv_cache(device),
+        "batch_scaling": lambda: entries.batch_scaling(device),
+        "train_mfu": lambda: _train_mfu(device, cfg.profile),
+        "data_stall": lambda: entries.data_stall(device),
+        "rollout_vs_sim": lambda: entries.rollout_vs_sim(device),
+    }
+    results: dict[str, Any] = {"profile": cfg.profile, "seed": cfg.seed}
+    for name in cfg.entries:
+        torch.manual_seed(cfg.seed)
+        print(f"bench {name} ...", flush=True)
+        results[name] = runners[name]()
+    results = to_json_safe(results)
+    write_json(out / "bench.json", results)
+    print(format_table(results))
+    print(f"\nwritten to {out / 'bench.json'}")
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    rows = []
+    for name, value in results.items():
+        if not isinstance(value, dict):
+            continue
+        blocks = value if all(isinstance(v, dict) for v in value.values()) else {"": value}
+        for label, block in blocks.items():
+            ratios = ", ".join(f"{k}={block[k]:.3g}" for k in RATIO_KEYS if isinstance(block.get(k), float))
+            rows.append(f"{(name + ' ' + label).strip():<32} {ratios:<40} {block.get('device', '')}")
+    return "\n".join([f"{'entry':<32} {'ratios':<40} device", *rows])
