@@ -60,3 +60,29 @@ def test_outcomes_from_coverage():
     assert episode_outcomes(r, "strict").tolist() == [1, 0, 0]
     assert episode_outcomes(r, "graded").tolist() == [1, 1, 0]
     assert episode_outcomes(r, "coverage") == pytest.approx([0.97, 0.85, 0.3])
+
+
+def test_a_saved_lerobot_policy_ranks_unchanged_in_both_worlds(tmp_path):
+    from tests.test_policies import _save_tiny_diffusion
+
+    _save_tiny_diffusion(str(tmp_path / "policy"))
+    wm = pusht_shaped_world_model(tmp_path / "wm")
+    out = tmp_path / "rank"
+    code = main(
+        [
+            "rank",
+            f"world_models=[{wm}]",
+            f"policies=[lerobot:{tmp_path / 'policy'},pusht/idle@image]",
+            "episodes=2",
+            "max_steps=10",
+            "num_envs=2",
+            "n_boot=10",
+            "rerun=off",
+            "progress=false",
+            f"out={out}",
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    names = [p["name"] for p in report["outcomes"][wm.split("/")[-1]]["coverage"]["policies"]]
+    assert names[0] == f"lerobot:{tmp_path / 'policy'}"

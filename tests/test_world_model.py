@@ -106,3 +106,15 @@ def test_copy_last_baseline_never_changes():
     baseline.reset(start)
     out = baseline.step(torch.rand(2, 3, 4))
     assert torch.equal(out, start[:, -1:].expand(-1, 3, -1, -1, -1))
+
+
+def test_switching_the_cache_mid_rollout_keeps_the_frames():
+    wm = tiny_world_model(max_frames=8)
+    actions = torch.rand(2, 6, 2) * 32
+    wm.reset(_start(), use_cache=True, seed=2)
+    reference = wm.step(actions)
+    wm.reset(_start(), use_cache=False, seed=2)
+    first = wm.step(actions[:, :3])
+    wm.set_use_cache(True)
+    second = wm.step(actions[:, 3:])
+    assert torch.allclose(torch.cat((first, second), 1), reference, atol=1e-5)

@@ -19,14 +19,40 @@ USER_ERRORS = (WmevalError, WorldModelError, PolicyError)
 # name -> (module with `run(cfg) -> dict | None`, one-line description). Modules import lazily: `wmeval --help`
 # stays fast and a broken optional dependency only affects the command that needs it.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("wmeval.commands.demo", "the embedded default: record -> rank -> report, offline on CPU, minutes"),
-    "record": ("wmeval.commands.record", "roll a policy (or the policy family) in a real env into a LeRobotDataset"),
-    "measure": ("wmeval.commands.measure", "measure real success of a policy (or the family) in the real env"),
-    "train-estimator": ("wmeval.commands.train_estimator", "train the PushT state estimator on rendered frames"),
-    "train": ("wmeval.commands.train", "train a DiT world model on a LeRobotDataset (single process or torchrun)"),
+    "demo": (
+        "wmeval.commands.demo",
+        "the embedded default: record -> rank -> report, offline on CPU, minutes",
+    ),
+    "record": (
+        "wmeval.commands.record",
+        "roll a policy (or the policy family) in a real env into a LeRobotDataset",
+    ),
+    "measure": (
+        "wmeval.commands.measure",
+        "measure real success of a policy (or the family) in the real env",
+    ),
+    "train-estimator": (
+        "wmeval.commands.train_estimator",
+        "train the PushT state estimator on rendered frames",
+    ),
+    "train": (
+        "wmeval.commands.train",
+        "train a DiT world model on a LeRobotDataset (single process or torchrun)",
+    ),
+    "train-adapter": (
+        "wmeval.commands.train_adapter",
+        "train an S-VAE or MLP adapter on an encoder's latents of a dataset",
+    ),
+    "train-encoder": (
+        "wmeval.commands.train_encoder",
+        "train the small conv_vae latent space on a dataset's frames",
+    ),
     "bench": ("wmeval.commands.bench", "performance benchmarks of the hot paths, as ratios -> bench.json"),
     "rank": ("wmeval.commands.rank", "rank policies in the real env and in world model(s); fidelity report"),
-    "metrics": ("wmeval.commands.metrics", "video, PCK, state, controllability, IDM and probe metrics of a world model"),
+    "metrics": (
+        "wmeval.commands.metrics",
+        "video, PCK, state, controllability, IDM and probe metrics of a world model",
+    ),
     "view": ("wmeval.commands.view", "open a .rrd in the Rerun viewer (or serve it on localhost)"),
 }
 

@@ -145,6 +145,29 @@ class WorldModel(nn.Module):
 
     generate_chunk = step
 
+    @torch.no_grad()
+    def set_use_cache(self, enabled: bool) -> None:
+        """Switch the running rollouts between the KV cache and recomputing the window, keeping their state.
+
+        Enabling rebuilds the cache from the current context window, so the next frame is the same either way.
+        """
+        state = self._require_state()
+        if not enabled:
+            state.cache = None
+        elif state.cache is None:
+            b, t = state.latents.shape[:2]
+            state.cache = self.dit.new_cache()
+            positions = torch.arange(state.position - t, state.position, device=self.device)
+            self._run_dit(
+                state.latents,
+                state.actions,
+                state.null,
+                self._context_times(b, t),
+                positions,
+                cache=state.cache,
+                commit=True,
+            )
+
     def _generate_frame(self, action: torch.Tensor, num_steps: int | None) -> torch.Tensor:
         state = self._require_state()
         b = state.batch_size

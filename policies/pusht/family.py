@@ -49,13 +49,13 @@ MEMBERS: dict[str, Member] = {
         ),
         Member(
             "delayed",
-            "expert acting on the state seen 3 steps ago, re-planning every 3 steps",
-            knobs=SkillKnobs(delay=3, decision_period=3),
+            "expert acting on the state seen 3 steps ago, re-planning every 2 steps",
+            knobs=SkillKnobs(delay=3, decision_period=2),
         ),
         Member(
             "sluggish",
-            "low gain: pushes 6 px/step and travels slowly, re-planning every 2 steps",
-            knobs=SkillKnobs(controller=_ctl(push_speed=6.0, travel_speed=20.0), decision_period=2),
+            "low gain: pushes 5 px/step and travels slowly, re-planning every 2 steps",
+            knobs=SkillKnobs(controller=_ctl(push_speed=5.0, travel_speed=20.0), decision_period=2),
         ),
         Member(
             "ignore_rotation",

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
+from wmeval.data.lerobot_episodes import load_episodes
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, to_json_safe, write_json
+from wmeval.metrics.heldout import EvalSet, build_eval_set, frame_actions
 from worldmodel import WorldModel
 
 KNOWN = ("video", "pck", "state", "controllability", "idm", "probe")
@@ -40,11 +41,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     out = prepare_out_dir(cfg.out, "metrics", overwrite=cfg.overwrite)
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu" if cfg.device == "auto" else cfg.device
+    device = str(cfg.device)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(cfg.seed)
     wm_path = SHIPPED if str(cfg.wm) == "shipped" else Path(str(cfg.wm))
     wm = WorldModel.from_pretrained(wm_path, device=device)
-    data = _prepare(cfg, wm, wanted)
+    episodes = load_episodes(
+        cfg.data, camera_key=cfg.camera_key, action_key=cfg.action_key, progress=cfg.progress
+    )
+    data = build_eval_set(
+        wm,
+        episodes,
+        data=cfg.data,
+        count=int(cfg.episodes),
+        horizon=int(cfg.horizon),
+        context=int(cfg.context),
+        heldout=cfg.heldout,
+        with_train=any(m in wanted for m in ("idm", "probe")),
+        num_steps=cfg.num_steps,
+        seed=int(cfg.seed),
+        batch_size=int(cfg.batch_size),
+        progress=cfg.progress,
+    )
     report: dict[str, Any] = {"run": _run_info(cfg, wm_path, wm, data, device), "metrics": {}}
     plots: dict[str, str] = {}
     for name in wanted:
@@ -52,7 +71,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         block = BLOCKS[name](cfg, wm, data, device)
         block["seconds"] = round(time.perf_counter() - t0, 3)
         report["metrics"][name] = block
-        plots.update(_plots(out, name, block, data["horizon"]))
+        plots.update(_plots(out, name, block, data.horizon))
     report["plots"] = plots
     report["run"]["seconds"] = round(time.perf_counter() - started, 3)
     write_json(out / "metrics.json", to_json_safe(report))
@@ -60,92 +79,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
-# ---- data: split, encode, imagine ------------------------------------------------------------------------------
-
-
-def _prepare(cfg: DictConfig, wm: WorldModel, wanted: list[str]) -> dict[str, Any]:
-    """Held-out and training episodes, their latents at world-model stride, and the open-loop rollouts."""
-    from wmeval.data.lerobot_episodes import load_episodes
-    from wmeval.metrics.imagine import encode_strided, open_loop_latents
-
-    episodes = load_episodes(cfg.data, camera_key=cfg.camera_key, action_key=cfg.action_key, progress=cfg.progress)
-    train_eps, heldout, split = _split(cfg, wm, episodes)
-    heldout = heldout[: cfg.episodes]
-    k, c = wm.config.sim_steps_per_frame, int(cfg.context)
-    room = min((len(ep["actions"]) - 1) // k for ep in heldout) - (c - 1)
-    if room < 1:
-        raise ConfigError(f"held-out episodes are too short for context={c} at {k} steps per frame: lower context")
-    horizon = min(int(cfg.horizon), room)
-    need_train = any(m in wanted for m in ("idm", "probe"))
-    encoded: dict[str, list] = {"frames": [], "latents": [], "train_latents": []}
-    bar = tqdm(total=len(heldout) + (len(train_eps) if need_train else 0), desc="encode", disable=not cfg.progress)
-    for ep in heldout:
-        frames, latents = encode_strided(wm, ep["frames"], k)
-        encoded["frames"].append(frames)
-        encoded["latents"].append(latents)
-        bar.update(1)
-    for ep in train_eps if need_train else []:
-        encoded["train_latents"].append(encode_strided(wm, ep["frames"], k)[1])
-        bar.update(1)
-    bar.close()
-    imagined = open_loop_latents(
-        wm,
-        encoded["latents"],
-        [ep["actions"] for ep in heldout],
-        c,
-        horizon,
-        num_steps=cfg.num_steps,
-        seed=int(cfg.seed),
-        batch_size=int(cfg.batch_size),
-        progress=cfg.progress,
-    )
-    span = c + horizon
-    real_lat = torch.stack([z[:span] for z in encoded["latents"]])
-    real = torch.stack([f[:span] for f in encoded["frames"]])
-    decode = lambda z: torch.cat([wm.decode_latents(z[i : i + 8].to(wm.device)).cpu() for i in range(0, len(z), 8)])  # noqa: E731
-    videos = {
-        "model": torch.cat((real[:, :c], decode(imagined)), 1).numpy(),
-        "copy_last": real[:, c - 1 : c].expand(-1, span, -1, -1, -1).numpy(),
-        "reconstruction": torch.cat((real[:, :c], decode(real_lat[:, c:])), 1).numpy(),
-    }
-    return {
-        "heldout": heldout,
-        "train": train_eps,
-        "split": split,
-        "horizon": horizon,
-        "context": c,
-        "real": real.numpy(),
-        "videos": videos,
-        "latents": encoded["latents"],
-        "train_latents": encoded["train_latents"],
-        "real_seq": list(real_lat),
-        "imagined_seq": list(torch.cat((real_lat[:, :c], imagined), 1)),
-    }
-
-
-def _split(cfg: DictConfig, wm: WorldModel, episodes: list[dict]) -> tuple[list[dict], list[dict], str]:
-    """The world model's own held-out split when `data` is its training data, else a seeded split."""
-    from wmeval.commands.train import split_episodes
-
-    meta = wm.config.meta or {}
-    trained = meta.get("config", {})
-    same = meta.get("data") is not None and _same_path(meta["data"], cfg.data)
-    if cfg.heldout is None and same and "heldout_episodes" in trained:
-        train, held = split_episodes(episodes, int(trained["heldout_episodes"]), int(trained.get("seed", 0)))
-        return train, held, "the world model's own held-out episodes (its training data, its seeded split)"
-    n = int(cfg.heldout) if cfg.heldout is not None else max(1, len(episodes) // 4)
-    train, held = split_episodes(episodes, n, int(cfg.seed))
-    return train, held, f"seeded split (seed={cfg.seed}): {n} held out, {len(train)} train the IDM and probe"
-
-
-def _same_path(a: Any, b: Any) -> bool:
-    try:
-        return Path(str(a)).resolve() == Path(str(b)).resolve()
-    except OSError:
-        return False
-
-
-def _run_info(cfg: DictConfig, path: Path, wm: WorldModel, data: dict[str, Any], device: str) -> dict[str, Any]:
+def _run_info(cfg: DictConfig, path: Path, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
     return {
         "world_model": {
             "path": str(path),
@@ -156,12 +90,12 @@ def _run_info(cfg: DictConfig, path: Path, wm: WorldModel, data: dict[str, Any],
             "image_size": list(wm.image_size),
         },
         "data": str(cfg.data),
-        "split": data["split"],
-        "episodes": [int(ep["episode_index"]) for ep in data["heldout"]],
-        "train_episodes": len(data["train"]),
-        "horizon": data["horizon"],
+        "split": data.split,
+        "episodes": [int(ep["episode_index"]) for ep in data.heldout],
+        "train_episodes": len(data.train),
+        "horizon": data.horizon,
         "horizon_requested": int(cfg.horizon),
-        "context": data["context"],
+        "context": data.context,
         "num_steps": cfg.num_steps,
         "seed": int(cfg.seed),
         "device": device,
@@ -170,22 +104,22 @@ def _run_info(cfg: DictConfig, path: Path, wm: WorldModel, data: dict[str, Any],
     }
 
 
-def _ran_on(data: dict[str, Any]) -> dict[str, Any]:
+def _ran_on(data: EvalSet) -> dict[str, Any]:
     return {
-        "episodes": len(data["heldout"]),
-        "horizon": data["horizon"],
-        "context": data["context"],
-        "frames_after_context": len(data["heldout"]) * data["horizon"],
+        "episodes": len(data.heldout),
+        "horizon": data.horizon,
+        "context": data.context,
+        "frames_after_context": len(data.heldout) * data.horizon,
     }
 
 
 # ---- one function per metric block ---------------------------------------------------------------------------
 
 
-def _video(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -> dict[str, Any]:
+def _video(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
     from wmeval.metrics.video import VideoConfig, video_fidelity
 
-    c = data["context"]
+    c = data.context
     vcfg = VideoConfig(
         metrics=list(cfg.video.metrics),
         weights={k: v for k, v in OmegaConf.to_container(cfg.video.weights, resolve=True).items() if v},
@@ -193,17 +127,25 @@ def _video(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -
         batch_size=int(cfg.video.batch_size),
         device=device,
     )
-    gens = {name: v[:, c:] for name, v in data["videos"].items()}
-    values = video_fidelity(data["real"][:, c:], gens, vcfg, progress=cfg.progress)
+    gens = {name: v[:, c:] for name, v in data.videos.items()}
+    values = video_fidelity(data.real[:, c:], gens, vcfg, progress=cfg.progress)
+    if isinstance(
+        values.get("psnr"), dict
+    ):  # identical frames: say "inf", which strict JSON cannot hold as a number
+        values["psnr"] = _inf_as_text(values["psnr"])
     return {
         "values": values,
         "baseline": {k: BASELINES[k] for k in ("copy_last", "reconstruction")},
-        "settings": {"resolution": list(wm.image_size), "frames": "after the context", "psnr_cap_db_for_means": 100.0},
+        "settings": {
+            "resolution": list(wm.image_size),
+            "frames": "after the context",
+            "psnr": "mean of per-frame PSNR, each capped at 100 dB; 'inf' only when every frame is identical",
+        },
         "ran_on": _ran_on(data),
     }
 
 
-def _pck(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -> dict[str, Any]:
+def _pck(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
     from wmeval.metrics.pck import PCKConfig, pck
 
     pcfg = PCKConfig(
@@ -213,8 +155,8 @@ def _pck(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -> 
         tracker=str(cfg.pck.tracker),
     )
     to_u8 = lambda v: np.round(np.clip(v, 0, 1) * 255).astype(np.uint8).transpose(0, 1, 3, 4, 2)  # noqa: E731
-    videos = {name: to_u8(data["videos"][name]) for name in ("model", "copy_last")}
-    block = pck(to_u8(data["real"]), videos, data["context"], pcfg, device, progress=cfg.progress)
+    videos = {name: to_u8(data.videos[name]) for name in ("model", "copy_last")}
+    block = pck(to_u8(data.real), videos, data.context, pcfg, device, progress=cfg.progress)
     return {
         **block,
         "baseline": {"copy_last": BASELINES["copy_last"]},
@@ -223,19 +165,30 @@ def _pck(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -> 
     }
 
 
-def _state(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -> dict[str, Any]:
+def _state(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
     from wmeval.metrics.state import load_pusht_reader, state_errors
 
-    k, span = wm.config.sim_steps_per_frame, data["context"] + data["horizon"]
-    if any(ep.get("states") is None or ep["states"].shape[-1] != 5 for ep in data["heldout"]):
-        return {"values": "unavailable: the dataset has no PushT state [agent x, y, block x, y, theta] per step"}
-    reader, where = load_pusht_reader()
+    k, span = wm.config.sim_steps_per_frame, data.context + data.horizon
+    if any(ep.get("states") is None or ep["states"].shape[-1] != 5 for ep in data.heldout):
+        return {
+            "values": "unavailable: the dataset has no PushT state [agent x, y, block x, y, theta] per step"
+        }
+    reader, where = load_pusht_reader(cfg.state.estimator)
     if reader is None:
         return {"values": where}
-    states = np.stack([ep["states"][: span * k : k] for ep in data["heldout"]]).astype(np.float64)
-    videos = {"model": data["videos"]["model"], "copy_last": data["videos"]["copy_last"], "real_frames": data["real"]}
+    states = np.stack([ep["states"][: span * k : k] for ep in data.heldout]).astype(np.float64)
+    videos = {
+        "model": data.videos["model"],
+        "copy_last": data.videos["copy_last"],
+        "real_frames": data.real,
+    }
     block = state_errors(
-        reader, states, videos, data["context"], min_px=float(cfg.state.push_min_px), min_deg=float(cfg.state.push_min_deg)
+        reader,
+        states,
+        videos,
+        data.context,
+        min_px=float(cfg.state.push_min_px),
+        min_deg=float(cfg.state.push_min_deg),
     )
     block["baseline"] = {
         "copy_last": BASELINES["copy_last"],
@@ -246,15 +199,19 @@ def _state(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -
     return block
 
 
-def _controllability(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -> dict[str, Any]:
+def _controllability(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
     from wmeval.metrics.controllability import ControllabilityConfig, controllability, sample_windows
     from wmeval.metrics.imagine import world_model_predictor
 
     options = OmegaConf.to_container(cfg.controllability, resolve=True)
     ccfg = ControllabilityConfig(**{**options, "seed": int(cfg.seed)})
     ccfg.action_range, ccfg.search_box = tuple(ccfg.action_range), tuple(ccfg.search_box)
-    actions = [_frame_actions(wm, ep["actions"], len(z)) for ep, z in zip(data["heldout"], data["latents"], strict=True)]
-    windows = sample_windows(data["latents"], actions, ccfg.windows, ccfg.context_frames, max(ccfg.ks), int(cfg.seed))
+    actions = [
+        frame_actions(wm, ep["actions"], len(z)) for ep, z in zip(data.heldout, data.latents, strict=True)
+    ]
+    windows = sample_windows(
+        data.latents, actions, ccfg.windows, ccfg.context_frames, max(ccfg.ks), int(cfg.seed)
+    )
     windows.context, windows.targets, windows.actions = (
         x.to(device) for x in (windows.context, windows.targets, windows.actions)
     )
@@ -264,70 +221,82 @@ def _controllability(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], devi
         "copy_last_latent_mse": "the last context latent as the prediction",
         "floor_latent_mse_true_action": "the model's own latent error under the true actions (same noise)",
     }
-    block["ran_on"] = {"windows": len(windows.where), "episodes": len(data["heldout"]), "from": "whole held-out episodes"}
+    block["ran_on"] = {
+        "windows": len(windows.where),
+        "episodes": len(data.heldout),
+        "from": "whole held-out episodes",
+    }
     return block
 
 
-def _idm(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -> dict[str, Any]:
+def _idm(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
     from wmeval.metrics.idm import IDMConfig, idm_recoverability
 
     options = {k: v for k, v in OmegaConf.to_container(cfg.idm, resolve=True).items() if k != "ks"}
     icfg = IDMConfig(**options, seed=int(cfg.seed))
     train_actions = [
-        _frame_actions(wm, ep["actions"], len(z)) for ep, z in zip(data["train"], data["train_latents"], strict=True)
+        frame_actions(wm, ep["actions"], len(z)) for ep, z in zip(data.train, data.train_latents, strict=True)
     ]
-    span = data["context"] + data["horizon"]
-    actions = [_frame_actions(wm, ep["actions"], span) for ep in data["heldout"]]
+    span = data.context + data.horizon
+    actions = [frame_actions(wm, ep["actions"], span) for ep in data.heldout]
     block = idm_recoverability(
-        (data["train_latents"], train_actions),
-        data["real_seq"],
-        data["imagined_seq"],
+        (data.train_latents, train_actions),
+        data.real_seq,
+        data.imagined_seq,
         actions,
         ks=[int(k) for k in cfg.idm.ks],
-        context=data["context"],
+        context=data.context,
         cfg=icfg,
         device=device,
         progress=cfg.progress,
     )
     block["baseline"] = {"copy_last": "the IDM on the held context frame (no motion at all)"}
-    block["ran_on"] = {**_ran_on(data), "train_episodes": len(data["train"])}
+    block["ran_on"] = {**_ran_on(data), "train_episodes": len(data.train)}
     return block
 
 
-def _probe(cfg: DictConfig, wm: WorldModel, data: dict[str, Any], device: str) -> dict[str, Any]:
+def _probe(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
     from wmeval.metrics.success_probe import probe_features, success_probe
 
-    span = data["context"] + data["horizon"]
-    train = [probe_features(z[:span]) for z in data["train_latents"]]
-    copy = [torch.cat((z[: data["context"]], z[data["context"] - 1 : data["context"]].expand(data["horizon"], *z.shape[1:]))) for z in data["real_seq"]]
+    span = data.context + data.horizon
+    train = [probe_features(z[:span]) for z in data.train_latents]
+    copy = [
+        torch.cat(
+            (
+                z[: data.context],
+                z[data.context - 1 : data.context].expand(data.horizon, *z.shape[1:]),
+            )
+        )
+        for z in data.real_seq
+    ]
     heldout = {
-        "real": [probe_features(z) for z in data["real_seq"]],
-        "world_model": [probe_features(z) for z in data["imagined_seq"]],
+        "real": [probe_features(z) for z in data.real_seq],
+        "world_model": [probe_features(z) for z in data.imagined_seq],
         "copy_last": [probe_features(z) for z in copy],
     }
     block = success_probe(
         train,
-        [bool(ep["success"]) for ep in data["train"]],
+        [bool(ep["success"]) for ep in data.train],
         heldout,
-        [bool(ep["success"]) for ep in data["heldout"]],
+        [bool(ep["success"]) for ep in data.heldout],
         C=float(cfg.probe.C),
     )
     block["baseline"] = {"copy_last": BASELINES["copy_last"], "chance": "balanced accuracy 0.5"}
-    block["ran_on"] = {**_ran_on(data), "train_episodes": len(data["train"]), "frames_per_episode": span}
+    block["ran_on"] = {**_ran_on(data), "train_episodes": len(data.train), "frames_per_episode": span}
     return block
 
 
-def _frame_actions(wm: WorldModel, raw: np.ndarray, frames: int) -> torch.Tensor:
-    """Normalised action into each world-model frame [frames, A]; row 0 (nothing led into it) is zeros."""
-    k = wm.config.sim_steps_per_frame
-    steps = min(frames - 1, len(raw) // k)
-    chunks = torch.as_tensor(np.asarray(raw[: steps * k], np.float32).reshape(steps, -1))
-    out = torch.zeros(frames, wm.action_dim)
-    out[1 : steps + 1] = wm.normalize_actions(chunks).cpu()
-    return out
+def _inf_as_text(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _inf_as_text(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_inf_as_text(v) for v in obj]
+    if isinstance(obj, float) and np.isinf(obj):
+        return "inf" if obj > 0 else "-inf"
+    return obj
 
 
-BLOCKS: dict[str, Callable[[DictConfig, WorldModel, dict[str, Any], str], dict[str, Any]]] = {
+BLOCKS: dict[str, Callable[[DictConfig, WorldModel, EvalSet, str], dict[str, Any]]] = {
     "video": _video,
     "pck": _pck,
     "state": _state,
@@ -363,5 +332,10 @@ def _plots(out: Path, name: str, block: dict[str, Any], horizon: int) -> dict[st
         )
     paths = {}
     for key, (series, label) in curves.items():
-        paths[key] = str(horizon_curve(out / f"{key}.png", series, ylabel=label, xlabel="world-model step", steps=steps))
+        series = {n: v for n, v in series.items() if np.isfinite(np.asarray(v, dtype=float)).any()}
+        if not series:
+            continue
+        paths[key] = str(
+            horizon_curve(out / f"{key}.png", series, ylabel=label, xlabel="world-model step", steps=steps)
+        )
     return paths

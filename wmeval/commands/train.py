@@ -1,4 +1,10 @@
-"""`wmeval train`: LeRobotDataset -> latent cache -> DiT world model (CPU, one GPU, or torchrun DDP)."""
+"""`wmeval train`: LeRobotDataset -> latent cache -> DiT world model (CPU, one GPU, or torchrun DDP).
+
+Any trained adapter plugs in with `adapter.pretrained=DIR` (frozen; the DiT models its latents). Several cameras
+(`camera_keys=[a,b]`) are encoded one cache per camera and laid side by side along the grid width for a
+multi-view DiT; `init_from=` starts from another run's matching weights (e.g. single-view -> multi-view) and
+`optim.freeze_backbone_steps` holds the transformer blocks still while the rest adapts.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +22,17 @@ from wmeval.io import prepare_out_dir, write_json
 from wmeval.metrics.open_loop import open_loop_psnr, open_loop_rollouts
 from wmeval.report.video import write_side_by_side_gif
 from worldmodel import WorldModel, WorldModelConfig
-from worldmodel.adapters import build_adapter, load_adapter
+from worldmodel.adapters import Adapter, build_adapter, load_adapter
 from worldmodel.data.clips import ClipSampler, ClipSpec
 from worldmodel.data.latent_cache import LatentCache, build_latent_cache
+from worldmodel.data.views import adapt_latents, channel_stats, concat_views
 from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
+from worldmodel.errors import WorldModelError
 from worldmodel.objectives import build_objective, objective_config
 from worldmodel.training import TrainConfig, cleanup_distributed, setup_distributed, train
+from worldmodel.training.checkpoint import checkpoints
+from worldmodel.training.init_from import load_matching_weights
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -39,15 +49,15 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         torch.set_num_threads(int(cfg.threads))
     out = _out_dir(cfg)
     torch.manual_seed(cfg.seed)
-    episodes = load_episodes(cfg.data, camera_key=cfg.camera_key, action_key=cfg.action_key)
+    cameras = [str(k) for k in cfg.camera_keys] if cfg.camera_keys else [str(cfg.camera_key)]
+    episodes = load_episodes(cfg.data, camera_keys=cameras, action_key=cfg.action_key)
     train_eps, heldout = split_episodes(episodes, cfg.heldout_episodes, cfg.seed)
 
     encoder_cfg = OmegaConf.to_container(cfg.encoder, resolve=True)
     encoder = load_encoder(**encoder_cfg).to(dist.device)
-    adapter = _adapter(cfg, encoder.latent_shape[-1])
-    cache = _latent_cache(cfg, out, train_eps, encoder, dist)
-    mean, std = cache.latent_mean, np.maximum(cache.latent_std, 1e-6)
-    latents = [{"latents": (ep["latents"] - mean) / std, "actions": ep["actions"]} for ep in cache.load_all()]
+    adapter = _adapter(cfg, encoder).to(dist.device)
+    caches = [_latent_cache(cfg, out, train_eps, encoder, dist, camera, len(cameras)) for camera in cameras]
+    latents, mean, std, stats_from = _dit_latents(caches, adapter)
 
     offset, scale = action_normalisation(cfg, np.concatenate([ep["actions"] for ep in train_eps]))
     spec = ClipSpec(**OmegaConf.to_container(cfg.clips, resolve=True))
@@ -57,12 +67,15 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     if dit_cfg["max_frames"] < spec.n_frames:
         raise WmevalError(f"dit.max_frames={dit_cfg['max_frames']} must be >= clips.n_frames={spec.n_frames}")
     dit_config = DiTConfig.from_size(
-        in_channels=adapter.latent_dim, grid=(h, w), action_dim=sampler.action_dim, **dit_cfg
+        in_channels=adapter.latent_dim,
+        grid=(h, w),
+        action_dim=sampler.action_dim,
+        num_views=len(cameras),
+        **dit_cfg,
     )
+    rows, cols = dit_config.tokens_grid
     objective = build_objective(
-        OmegaConf.to_container(cfg.objective, resolve=True),
-        h * w // dit_config.patch_size**2,
-        adapter.latent_dim,
+        OmegaConf.to_container(cfg.objective, resolve=True), rows * cols, adapter.latent_dim
     )
     wm_config = WorldModelConfig(
         encoder=encoder.get_config(),
@@ -77,12 +90,18 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         fps=float(episodes[0].get("fps", 10.0)),
     )
     model = DiT(dit_config)
+    init = _init_from(cfg, model, out)
+    extra = {"camera_keys": cameras, "latent_stats_from": stats_from, "init_from": init}
 
     def on_checkpoint(step: int, ema: torch.nn.Module, history: dict[str, Any]) -> dict[str, Any]:
         """Held-out open-loop PSNR (with the copy-last baseline), a sample GIF, and `model/` = this EMA snapshot."""
         wm = WorldModel(wm_config, encoder, adapter, ema).eval()
         metrics: dict[str, Any] = {}
-        if heldout:
+        if len(cameras) > 1:
+            metrics = {
+                "skipped": "open-loop evaluation reads one camera; WorldModel rollouts are single-view"
+            }
+        elif heldout:
             rollouts = open_loop_rollouts(
                 wm, heldout[: cfg.eval.episodes], cfg.eval.horizon, cfg.eval.num_steps, cfg.seed
             )
@@ -90,7 +109,7 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
                 out / "samples" / f"step_{step:08d}.gif", rollouts["real"], rollouts["imagined"]
             )
             metrics = open_loop_psnr(rollouts)
-        wm_config.meta = _manifest(cfg, dist, train_eps, heldout, step, history, metrics)
+        wm_config.meta = {**_manifest(cfg, dist, train_eps, heldout, step, history, metrics), **extra}
         wm.save_pretrained(out / "model")
         return metrics
 
@@ -100,6 +119,7 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         return summary
     summary.pop("ema")
     summary["total_s"] = time.perf_counter() - started
+    summary.update(extra)
     write_json(out / "train_summary.json", summary)
     print(
         f"world model saved to {out / 'model'}; held-out: {summary['evals'][-1] if summary['evals'] else None}"
@@ -161,25 +181,98 @@ def _out_dir(cfg: DictConfig) -> Path:
     return prepare_out_dir(cfg.out, "train", overwrite=cfg.overwrite)
 
 
-def _adapter(cfg: DictConfig, in_dim: int):  # noqa: ANN202
+def _adapter(cfg: DictConfig, encoder) -> Adapter:  # noqa: ANN001
+    """The frozen adapter: loaded from `adapter.pretrained` (any family), or a fresh identity."""
+    in_dim = encoder.latent_shape[-1]
     if cfg.adapter.get("pretrained"):
-        return load_adapter(cfg.adapter.pretrained)
-    options = {
-        k: v for k, v in OmegaConf.to_container(cfg.adapter, resolve=True).items() if k != "pretrained"
-    }
-    if options["type"] != "identity":
-        raise WmevalError(f"adapter '{options['type']}' must be trained first: pass adapter.pretrained=DIR")
-    return build_adapter(options.pop("type"), in_dim=in_dim)
+        adapter = load_adapter(cfg.adapter.pretrained).requires_grad_(False)
+        if getattr(adapter, "in_dim", in_dim) != in_dim:
+            raise WmevalError(
+                f"adapter.pretrained={cfg.adapter.pretrained} maps {adapter.in_dim}-d latents but encoder "
+                f"'{encoder.name}' makes {in_dim}-d ones: train the adapter on this encoder (wmeval train-adapter)"
+            )
+        if adapter.has_pixel_decoder:
+            size = tuple(adapter.pixel_decoder.output_size)
+            if size != tuple(encoder.image_size):
+                raise WmevalError(
+                    f"adapter.pretrained={cfg.adapter.pretrained} decodes {size} frames but the encoder works at "
+                    f"{tuple(encoder.image_size)}: retrain the adapter with this encoder"
+                )
+        return adapter
+    if cfg.adapter.type != "identity":
+        raise WmevalError(
+            f"adapter '{cfg.adapter.type}' must be trained first (wmeval train-adapter): pass adapter.pretrained=DIR"
+        )
+    return build_adapter("identity", in_dim=in_dim)
 
 
-def _latent_cache(cfg: DictConfig, out: Path, episodes: list[dict], encoder, dist) -> LatentCache:  # noqa: ANN001
-    """Encode once (main process); reuse an existing cache only when the same encoder made it."""
+def _dit_latents(
+    caches: list[LatentCache], adapter: Adapter
+) -> tuple[list[dict], np.ndarray, np.ndarray, str]:
+    """Per training episode: every view's latents through the adapter, side by side, normalised.
+
+    Statistics come from the adapter when it measured them (one scale for every DiT on that adapter), else from
+    the training latents themselves (identity: the caches' own statistics).
+    """
+    identity = adapter.name == "identity"
+    per_view = [cache.load_all() for cache in caches]
+    episodes = []
+    for views in zip(*per_view, strict=True):
+        grids = [v["latents"] if identity else adapt_latents(adapter, v["latents"]) for v in views]
+        episodes.append({"latents": concat_views(grids), "actions": views[0]["actions"]})
+    stats = adapter.latent_statistics()
+    if stats is not None:
+        mean, std, source = stats[0].cpu().numpy(), stats[1].cpu().numpy(), "adapter"
+    elif identity and len(caches) == 1:
+        mean, std, source = caches[0].latent_mean, caches[0].latent_std, "latent cache"
+    elif identity:  # equal token counts per view: pool the caches' moments
+        mean = np.mean([c.latent_mean for c in caches], axis=0)
+        second = np.mean([c.latent_std.astype(np.float64) ** 2 + c.latent_mean**2 for c in caches], axis=0)
+        std, source = np.sqrt(np.maximum(second - mean**2, 0.0)), "latent cache"
+    else:
+        mean, std = channel_stats([ep["latents"] for ep in episodes])
+        source = "training latents"
+    mean, std = mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
+    for ep in episodes:
+        ep["latents"] = (ep["latents"] - mean) / std
+    return episodes, mean, std, source
+
+
+def _init_from(cfg: DictConfig, model: DiT, out: Path) -> dict[str, Any] | None:
+    """Load matching weights from `init_from` into a fresh run (a resumed run restores its own checkpoint)."""
+    if not cfg.init_from:
+        return None
+    if checkpoints(out / "checkpoints"):
+        return {"source": str(cfg.init_from), "note": "not applied: resumed from this run's own checkpoint"}
+    try:
+        report = load_matching_weights(model, cfg.init_from)
+    except WorldModelError as err:
+        raise WmevalError(str(err)) from err
+    skipped = report["skipped_shape"] + report["missing_in_source"]
+    print(
+        f"init_from: loaded {report['loaded']} tensors from {report['source']}; "
+        f"kept fresh: {', '.join(skipped) if skipped else 'none'}"
+    )
+    return report
+
+
+def _latent_cache(cfg: DictConfig, out: Path, episodes: list[dict], encoder, dist, camera: str, views: int):  # noqa: ANN001, ANN202
+    """Encode one camera once (main process); reuse an existing cache only when the same encoder and camera made it."""
     path = Path(cfg.cache) if cfg.cache else out / "latents.h5"
+    if views > 1:
+        index = [str(k) for k in cfg.camera_keys].index(camera)
+        path = path.with_name(f"{path.stem}_view{index}{path.suffix}")
     if dist.is_main and not path.exists():
-        build_latent_cache(path, episodes, encoder, metadata={"data": str(cfg.data)})
+        view_eps = [{**ep, "frames": ep["camera_frames"][camera]} for ep in episodes]
+        build_latent_cache(path, view_eps, encoder, metadata={"data": str(cfg.data), "camera": camera})
     if dist.world_size > 1:
         torch.distributed.barrier()
     cache = LatentCache(path, expected_encoder_config=encoder)
+    if cache.metadata.get("camera", camera) != camera:
+        raise WmevalError(
+            f"latent cache {path} was made from camera {cache.metadata['camera']!r}, not {camera!r}: "
+            "delete it or point cache= elsewhere"
+        )
     if len(cache) != len(episodes):
         raise WmevalError(
             f"latent cache {path} holds {len(cache)} episodes but the training split has {len(episodes)}: "

@@ -50,6 +50,7 @@ def load_episodes(
     data: str | Path,
     *,
     camera_key: str = "observation.image",
+    camera_keys: list[str] | None = None,
     action_key: str = "action",
     state_key: str | None = "observation.environment_state",
     episodes: list[int] | None = None,
@@ -58,7 +59,9 @@ def load_episodes(
 ) -> list[dict[str, Any]]:
     """Episodes of the dataset at `data`, in episode order.
 
-    Each is a dict: `frames` uint8 [T, H, W, 3] (None if with_frames=False), `actions` float32 [T, A]
+    Each is a dict: `frames` uint8 [T, H, W, 3] (None if with_frames=False), `camera_frames` {key: frames} for
+    every camera read (`camera_keys` when given, else just `camera_key`; `frames` is then the first one's),
+    `actions` float32 [T, A]
     (`actions[t]` taken at frame t; in wmeval recordings the last row holds the final observation and its
     action is a never-executed repeat), `states` float32 [T, S] (falls back to `observation.state`; absent if
     neither exists), `coverage` [T] or None, `success` bool, `policy` str, `seed` int or None,
@@ -70,7 +73,11 @@ def load_episodes(
     root = Path(data)
     info = dataset_info(root)
     features = info["features"]
-    for field, key in (("camera_key", camera_key), ("action_key", action_key)):
+    cameras = [str(k) for k in camera_keys] if camera_keys else [camera_key]
+    if len(set(cameras)) != len(cameras):
+        raise WmevalError(f"camera_keys={cameras} names a camera twice: list each camera once")
+    camera_field = "camera_keys" if camera_keys else "camera_key"
+    for field, key in [*((camera_field, k) for k in cameras), ("action_key", action_key)]:
         if key not in features:
             raise WmevalError(f"{field}={key!r} is not in data={data}; its keys are {', '.join(features)}")
     if state_key is not None and state_key not in features:
@@ -80,15 +87,15 @@ def load_episodes(
     files = sorted((root / "data").glob("chunk-*/file-*.parquet"))
     if not files:
         raise WmevalError(f"data={data} has no data parquet files: the recording did not finish")
-    is_video = features[camera_key]["dtype"] == "video"
+    is_video = any(features[k]["dtype"] == "video" for k in cameras)
     optional = [k for k in (state_key, "coverage", "next.success") if k and k in features]
     columns = ["episode_index", "frame_index", "task_index", action_key, *optional]
-    if with_frames and not is_video:
-        columns.append(camera_key)
+    if with_frames:
+        columns += [k for k in cameras if features[k]["dtype"] != "video"]
     sidecar, tasks = _sidecar(root), _tasks(root)
     episode_meta = _episode_meta(root) if with_frames and is_video else {}
     select = None if episodes is None else {int(e) for e in episodes}
-    video_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    video_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
     bar = tqdm(
         total=len(select) if select else int(info["total_episodes"]),
         desc="read episodes",
@@ -107,7 +114,7 @@ def load_episodes(
                 raise WmevalError(
                     f"episode {ep} of data={data} has {len(sub)} frame(s); at least 2 are needed"
                 )
-            keys = (camera_key, action_key, state_key)
+            keys = (cameras, action_key, state_key)
             out.append(
                 _episode(
                     root,
@@ -137,16 +144,16 @@ def _episode(
     info: dict[str, Any],
     sub: Any,
     ep: int,
-    keys: tuple[str, str, str | None],
+    keys: tuple[list[str], str, str | None],
     with_frames: bool,
     columns: list[str],
     sidecar: dict[int, dict[str, Any]],
     tasks: dict[int, str],
     episode_meta: dict[int, dict[str, Any]],
-    video_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]],
+    video_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]],
 ) -> dict[str, Any]:
     """One episode's arrays from its rows `sub` (sorted by frame index)."""
-    camera_key, action_key, state_key = keys
+    cameras, action_key, state_key = keys
     meta = sidecar.get(ep, {})
     succ = _column(sub, "next.success").astype(bool) if "next.success" in columns else np.zeros(1, bool)
     episode: dict[str, Any] = {
@@ -165,12 +172,16 @@ def _episode(
     if state_key:
         episode["states"] = _column(sub, state_key).astype(np.float32).reshape(len(sub), -1)
     if not with_frames:
-        episode["frames"] = None
-    elif info["features"][camera_key]["dtype"] == "video":
-        episode["frames"] = _video_frames(root, info, camera_key, episode_meta[ep], len(sub), video_cache)
-    else:
-        blobs = sub.column(camera_key).combine_chunks().field("bytes").to_pylist()
-        episode["frames"] = np.stack([_decode_png(b) for b in blobs])
+        episode["frames"], episode["camera_frames"] = None, {}
+        return episode
+    views: dict[str, np.ndarray] = {}
+    for key in cameras:
+        if info["features"][key]["dtype"] == "video":
+            views[key] = _video_frames(root, info, key, episode_meta[ep], len(sub), video_cache)
+        else:
+            blobs = sub.column(key).combine_chunks().field("bytes").to_pylist()
+            views[key] = np.stack([_decode_png(b) for b in blobs])
+    episode["frames"], episode["camera_frames"] = views[cameras[0]], views
     return episode
 
 
@@ -209,14 +220,15 @@ def _video_frames(
     key: str,
     meta: dict[str, Any],
     n: int,
-    cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]],
+    cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]],
 ) -> np.ndarray:
     chunk, file = int(meta[f"videos/{key}/chunk_index"]), int(meta[f"videos/{key}/file_index"])
-    if (chunk, file) not in cache:
+    if (key, chunk, file) not in cache:
         path = root / info["video_path"].format(video_key=key, chunk_index=chunk, file_index=file)
-        cache.clear()  # one decoded file at a time keeps memory bounded
-        cache[(chunk, file)] = _decode_video(path)
-    frames, stamps = cache[(chunk, file)]
+        for old in [k for k in cache if k[0] == key]:  # one decoded file per camera keeps memory bounded
+            del cache[old]
+        cache[(key, chunk, file)] = _decode_video(path)
+    frames, stamps = cache[(key, chunk, file)]
     first = int(np.argmin(np.abs(stamps - float(meta[f"videos/{key}/from_timestamp"]))))
     if first + n > len(frames):
         raise WmevalError(f"video {key} of episode {meta['episode_index']} is shorter than its {n} rows")

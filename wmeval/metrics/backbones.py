@@ -113,7 +113,7 @@ def load_lpips(path: Path) -> nn.Module:
     tv = alexnet(weights=None)
     _strict_load(tv, _load_state(path, "alexnet"), path, "alexnet")
     features = tv.features
-    for slice_name, block in metric.net.named_children():  # slice1..5 hold features[i] under the name "i"
+    for _, block in metric.net.named_children():  # slice1..5 hold features[i] under the name "i"
         for index, module in block.named_children():
             module.load_state_dict(features[int(index)].state_dict())
     for p in metric.parameters():

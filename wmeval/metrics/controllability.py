@@ -108,7 +108,9 @@ class _Objective:
         """candidates [W, P, k, A] -> latent error [W, P] (window-major batch of W * P)."""
         w, p = candidates.shape[:2]
         rep = lambda x: x.repeat_interleave(p, dim=0)  # noqa: E731
-        pred = self.predict(rep(self.context), candidates.reshape(w * p, *candidates.shape[2:]), rep(self.noise))
+        pred = self.predict(
+            rep(self.context), candidates.reshape(w * p, *candidates.shape[2:]), rep(self.noise)
+        )
         return latent_error(pred, rep(self.targets)).reshape(w, p)
 
 
@@ -121,7 +123,11 @@ def _fill(values: torch.Tensor, true: torch.Tensor, dims: list[int]) -> torch.Te
 
 @torch.no_grad()
 def cem(
-    objective: _Objective, true: torch.Tensor, dims: list[int], cfg: ControllabilityConfig, gen: torch.Generator
+    objective: _Objective,
+    true: torch.Tensor,
+    dims: list[int],
+    cfg: ControllabilityConfig,
+    gen: torch.Generator,
 ) -> torch.Tensor:
     """Cross-entropy method from the true actions: sample, keep the elites, refit a diagonal Gaussian."""
     lo, hi = cfg.action_range
@@ -139,7 +145,11 @@ def cem(
 
 
 def gradient_search(
-    objective: _Objective, true: torch.Tensor, dims: list[int], cfg: ControllabilityConfig, gen: torch.Generator
+    objective: _Objective,
+    true: torch.Tensor,
+    dims: list[int],
+    cfg: ControllabilityConfig,
+    gen: torch.Generator,
 ) -> torch.Tensor:
     """Adam on the actions through the sampler, from the true actions plus one init-std perturbation."""
     lo, hi = cfg.action_range
@@ -158,7 +168,11 @@ def gradient_search(
 
 @torch.no_grad()
 def grid_search(
-    objective: _Objective, true: torch.Tensor, dims: list[int], cfg: ControllabilityConfig, gen: torch.Generator
+    objective: _Objective,
+    true: torch.Tensor,
+    dims: list[int],
+    cfg: ControllabilityConfig,
+    gen: torch.Generator,
 ) -> torch.Tensor:
     """Full grid over the action range when it fits in `population`-sized batches, else coordinate sweeps.
 
@@ -170,7 +184,9 @@ def grid_search(
     current = true[..., dims].clone()  # [W, k, D]
     n = current[0].numel()
     if cfg.grid_points**n <= cfg.max_batch:
-        grid = torch.cartesian_prod(*[points] * n).reshape(-1, *current.shape[1:]) if n > 1 else points[:, None]
+        grid = (
+            torch.cartesian_prod(*[points] * n).reshape(-1, *current.shape[1:]) if n > 1 else points[:, None]
+        )
         cands = grid.reshape(1, -1, *current.shape[1:]).expand(current.shape[0], -1, -1, -1)
         loss = objective(_fill(cands, true, dims))
         return _fill(cands[torch.arange(len(cands)), loss.argmin(1)][:, None], true, dims)[:, 0]
@@ -216,7 +232,9 @@ def controllability(
         per_k: dict[str, Any] = {}
         true, tgt, nz = windows.actions[:, :k], windows.targets[:, :k], noise[:, :k]
         rand = random_actions[:, :k].clone()
-        rand[..., [d for d in range(a_dim) if d not in dims]] = true[..., [d for d in range(a_dim) if d not in dims]]
+        rand[..., [d for d in range(a_dim) if d not in dims]] = true[
+            ..., [d for d in range(a_dim) if d not in dims]
+        ]
         group = max(1, cfg.max_batch // _candidates_per_window(cfg, len(dims) * k))
         floor, random_err, copy_err = [], [], []
         plans: dict[str, list[torch.Tensor]] = {m: [] for m in cfg.methods}

@@ -29,7 +29,9 @@ class IDMConfig:
     heads: int = 4  # paper: 8
     mlp_ratio: float = 4.0
     dropout: float = 0.1
-    patch_size: int = 2  # latent cells per token side (paper: 1); the linear sees all of them, nothing is lost
+    patch_size: int = (
+        2  # latent cells per token side (paper: 1); the linear sees all of them, nothing is lost
+    )
     deltas: bool = True  # each token also carries its change since the previous frame (paper: no)
     steps: int = 600
     batch_size: int = 64
@@ -66,14 +68,20 @@ class TransformerIDM(nn.Module):
         )
         self.blocks = nn.TransformerEncoder(layer, cfg.depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.width)
-        self.head = nn.Sequential(nn.Linear(cfg.width, cfg.width), nn.GELU(), nn.Linear(cfg.width, action_dim))
+        self.head = nn.Sequential(
+            nn.Linear(cfg.width, cfg.width), nn.GELU(), nn.Linear(cfg.width, action_dim)
+        )
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         b, t, h, w, c = latents.shape
         p = self.p
         # No RMSNorm on the input (the paper's): the latents come normalised per channel by the world model's
         # statistics, and a per-cell norm would erase the magnitudes of narrow latents.
-        x = latents.reshape(b, t, h // p, p, w // p, p, c).permute(0, 1, 2, 4, 3, 5, 6).reshape(b, t, h * w // p // p, -1)
+        x = (
+            latents.reshape(b, t, h // p, p, w // p, p, c)
+            .permute(0, 1, 2, 4, 3, 5, 6)
+            .reshape(b, t, h * w // p // p, -1)
+        )
         if self.deltas:
             x = torch.cat((x, torch.cat((torch.zeros_like(x[:, :1]), x.diff(dim=1)), 1)), -1)
         x = (self.embed(x) + self.time_pos + self.space_pos).flatten(1, 2)
@@ -94,12 +102,18 @@ def idm_windows(
             xs.append(z[s : s + k + 1])
             ys.append(a[s + 1 : s + k + 1])
     if not xs:
-        raise ConfigError(f"no window of {k + 1} frames: episodes or horizon are too short for the IDM at k={k}")
+        raise ConfigError(
+            f"no window of {k + 1} frames: episodes or horizon are too short for the IDM at k={k}"
+        )
     return torch.stack(xs).float(), torch.stack(ys).float()
 
 
 def train_idm(
-    x: torch.Tensor, y: torch.Tensor, cfg: IDMConfig, device: str | torch.device = "cpu", progress: bool = False
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: IDMConfig,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
 ) -> TransformerIDM:
     """Fit with AdamW + cosine decay on Smooth-L1; deterministic for `cfg.seed` on CPU."""
     torch.manual_seed(cfg.seed)
@@ -178,7 +192,10 @@ def idm_recoverability(
             values[f"k{k}"] = f"unavailable: {err}"
             continue
         x_wm, _ = idm_windows(imagined, actions, k, start=context - 1)
-        copy = [torch.cat((z[:context], z[context - 1 : context].expand(len(z) - context, *z.shape[1:]))) for z in real]
+        copy = [
+            torch.cat((z[:context], z[context - 1 : context].expand(len(z) - context, *z.shape[1:])))
+            for z in real
+        ]
         x_copy, _ = idm_windows(copy, actions, k, start=context - 1)
         block["real"] = idm_scores(model, x_real, y)
         block["world_model"] = idm_scores(model, x_wm, y)

@@ -52,7 +52,9 @@ class LucasKanadeTracker:
 
     name = "opencv_lucas_kanade"
 
-    def __init__(self, window: int = 15, levels: int = 3, fb_threshold: float = 2.0, scale: float = 1.0) -> None:
+    def __init__(
+        self, window: int = 15, levels: int = 3, fb_threshold: float = 2.0, scale: float = 1.0
+    ) -> None:
         side = max(5, int(round(window * scale)) | 1)
         self.params = {
             "winSize": (side, side),
@@ -73,8 +75,16 @@ class LucasKanadeTracker:
             nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, **self.params)
             back, st_b, _ = cv2.calcOpticalFlowPyrLK(cur, prev, nxt, None, **self.params)
             fb_err = np.linalg.norm(back[:, 0] - pts[:, 0], axis=-1)
-            inside = (nxt[:, 0, 0] >= 0) & (nxt[:, 0, 0] <= w - 1) & (nxt[:, 0, 1] >= 0) & (nxt[:, 0, 1] <= h - 1)
-            ok = (st[:, 0] == 1) & (st_b[:, 0] == 1) & (fb_err <= self.fb) & inside & np.isfinite(nxt[:, 0]).all(-1)
+            inside = (
+                (nxt[:, 0, 0] >= 0) & (nxt[:, 0, 0] <= w - 1) & (nxt[:, 0, 1] >= 0) & (nxt[:, 0, 1] <= h - 1)
+            )
+            ok = (
+                (st[:, 0] == 1)
+                & (st_b[:, 0] == 1)
+                & (fb_err <= self.fb)
+                & inside
+                & np.isfinite(nxt[:, 0]).all(-1)
+            )
             visible = visible & ok
             pts = np.where(visible[:, None, None], nxt, pts).astype(np.float32)
             tracks.append(pts[:, 0].copy())
@@ -115,7 +125,10 @@ def cached_cotracker(model: str) -> tuple[Path | None, str]:
     repo = next((r for r in repos if (r / "hubconf.py").is_file()), None)
     weights = hub / "checkpoints" / COTRACKER_WEIGHTS.get(model, f"{model}.pth")
     if repo is None:
-        return None, f"CoTracker's repository is not in {hub} (facebookresearch_co-tracker_<branch>/hubconf.py)"
+        return (
+            None,
+            f"CoTracker's repository is not in {hub} (facebookresearch_co-tracker_<branch>/hubconf.py)",
+        )
     if not weights.is_file():
         return None, f"CoTracker weights {weights.name} are not in {weights.parent}"
     return repo, ""
@@ -182,7 +195,11 @@ def pck(
         r_tracks, r_vis = tracker.track(real[i], queries)
         for name, video in videos.items():
             g_tracks, g_vis = tracker.track(video[i], queries)
-            per_video[name].append(pck_scores(r_tracks[context:], r_vis[context:], g_tracks[context:], g_vis[context:], thresholds))
+            per_video[name].append(
+                pck_scores(
+                    r_tracks[context:], r_vis[context:], g_tracks[context:], g_vis[context:], thresholds
+                )
+            )
     values: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nan where no point is visible in both videos

@@ -20,16 +20,17 @@ import torch.nn.functional as F
 StateReader = Callable[[torch.Tensor], torch.Tensor]
 
 
-def load_pusht_reader() -> tuple[StateReader | None, str]:
-    """The shipped PushT state estimator, or (None, "unavailable: why and how to provide it")."""
+def load_pusht_reader(directory: str | None = None) -> tuple[StateReader | None, str]:
+    """The PushT state estimator in `directory` (default: the shipped one) and where it came from, or
+    (None, "unavailable: why and how to provide it")."""
     from policies.errors import PolicyError
-    from policies.pusht.state_estimator import ASSET_DIR, load_default_estimator
+    from policies.pusht.state_estimator import ASSET_DIR, PushTStateEstimator, load_default_estimator
 
     try:
-        estimator = load_default_estimator()
+        estimator = PushTStateEstimator.from_pretrained(directory) if directory else load_default_estimator()
     except PolicyError as err:
         return None, f"unavailable: {err}"
-    return estimator.predict_state, str(ASSET_DIR)
+    return estimator.predict_state, str(directory or ASSET_DIR)
 
 
 @torch.no_grad()
@@ -88,7 +89,11 @@ def state_errors(
         "values": values,
         "pushed_steps": int(pushed.sum()),
         "steps": int(pushed.size),
-        "settings": {"push_min_px": min_px, "push_min_deg": min_deg, "units": "simulator px (arena 512) / deg"},
+        "settings": {
+            "push_min_px": min_px,
+            "push_min_deg": min_deg,
+            "units": "simulator px (arena 512) / deg",
+        },
     }
 
 

@@ -32,7 +32,9 @@ VIDEOS = ("model", "copy_last", "reconstruction")
 @dataclass
 class VideoConfig:
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
-    weights: dict[str, str | None] = field(default_factory=dict)  # backbone name -> local file (else hub cache)
+    weights: dict[str, str | None] = field(
+        default_factory=dict
+    )  # backbone name -> local file (else hub cache)
     fvd_frames: int = 16  # clips padded (last frame repeated) or truncated to this many frames (paper: 16)
     fvd_size: int = 112
     fid_size: int = 299
@@ -89,7 +91,10 @@ class Features:
             return None
         r, g = _flat(real), _flat(gen)
         out = [
-            model(r[i : i + self.cfg.batch_size].to(self.cfg.device) * 2 - 1, g[i : i + self.cfg.batch_size].to(self.cfg.device) * 2 - 1)
+            model(
+                r[i : i + self.cfg.batch_size].to(self.cfg.device) * 2 - 1,
+                g[i : i + self.cfg.batch_size].to(self.cfg.device) * 2 - 1,
+            )
             .flatten()
             .cpu()
             for i in range(0, len(r), self.cfg.batch_size)
@@ -106,7 +111,12 @@ class Features:
         mean, std = torch.tensor(backbones.IMAGENET_MEAN), torch.tensor(backbones.IMAGENET_STD)
         feats = []
         for i in range(0, len(x), self.cfg.batch_size):
-            batch = F.interpolate(x[i : i + self.cfg.batch_size], size=(self.cfg.fid_size,) * 2, mode="bilinear", align_corners=False)
+            batch = F.interpolate(
+                x[i : i + self.cfg.batch_size],
+                size=(self.cfg.fid_size,) * 2,
+                mode="bilinear",
+                align_corners=False,
+            )
             batch = (batch - mean[:, None, None]) / std[:, None, None]
             feats.append(model(batch.to(self.cfg.device)).cpu())
         return torch.cat(feats).double().numpy()
@@ -120,7 +130,9 @@ class Features:
         x = torch.from_numpy(np.ascontiguousarray(frames, np.float32))
         n, t = x.shape[:2]
         idx = torch.arange(self.cfg.fvd_frames).clamp(max=t - 1)
-        x = F.interpolate(x[:, idx].flatten(0, 1), size=(self.cfg.fvd_size,) * 2, mode="bilinear", align_corners=False)
+        x = F.interpolate(
+            x[:, idx].flatten(0, 1), size=(self.cfg.fvd_size,) * 2, mode="bilinear", align_corners=False
+        )
         mean, std = torch.tensor(backbones.KINETICS_MEAN), torch.tensor(backbones.KINETICS_STD)
         x = ((x - mean[:, None, None]) / std[:, None, None]).reshape(n, len(idx), 3, *x.shape[-2:])
         x = x.permute(0, 2, 1, 3, 4)  # [N, 3, T, H, W]
@@ -173,7 +185,9 @@ def video_fidelity(
     return values
 
 
-def _frechet(extract: Callable, real: np.ndarray, videos: dict[str, np.ndarray], name: str, feats: Features) -> Any:
+def _frechet(
+    extract: Callable, real: np.ndarray, videos: dict[str, np.ndarray], name: str, feats: Features
+) -> Any:
     ref = extract(real)
     if ref is None:
         return feats.unavailable[name]

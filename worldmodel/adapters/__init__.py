@@ -1,6 +1,6 @@
 """Adapter registry plus one on-disk format for every adapter: `config.json` + `model.safetensors`.
 
-Adding a family (S-VAE next, with its pixel decoder as a submodule) is one file subclassing `Adapter` and one
+Adding a family (like S-VAE, whose pixel decoder is a submodule) is one file subclassing `Adapter` and one
 line in `ADAPTERS`; `save_adapter` / `load_adapter` need no change because the state dict carries every
 submodule and `get_config()` carries everything the constructor needs.
 """
@@ -24,6 +24,7 @@ from worldmodel.io import atomic_path
 ADAPTERS: dict[str, str] = {
     "identity": "worldmodel.adapters.identity:IdentityAdapter",
     "mlp": "worldmodel.adapters.mlp:MLPAdapter",
+    "svae": "worldmodel.adapters.svae:SVAEAdapter",
 }
 
 FORMAT_VERSION = 1

@@ -35,6 +35,13 @@ class Adapter(nn.Module, ABC):
         """`[B, h, w, d] -> [B, 3, H, W]` in [0, 1], for adapters that carry a pixel decoder."""
         raise NotImplementedError(f"adapter '{self.name}' has no pixel decoder")
 
+    def latent_statistics(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per-channel (mean, std) of `encode` over the adapter's training set, when it measured them.
+
+        The world-model trainer normalises DiT inputs with these, so every DiT on one adapter shares a scale.
+        """
+        return None
+
     @abstractmethod
     def get_config(self) -> dict[str, Any]:
         """JSON-serialisable config that rebuilds this adapter with `build_adapter(**config)`."""

