@@ -15,10 +15,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from wmeval.cli import compose_config
-from wmeval.commands.rank import resolve_policy_names, resolve_world_models, validate
-from wmeval.io import prepare_out_dir
-from wmeval.rank import rank_policies
-from wmeval.report.ranking import write_ranking_outputs
+from wmeval.commands.rank import rank_and_report, validate
+from wmeval.io import prepare_out_dir, write_json
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -30,27 +28,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.train:
         world_model, timings["record"], timings["train"] = _train_from_scratch(cfg, out)
 
-    from policies.registry import make_policy
-
-    names = resolve_policy_names(cfg.env, cfg.policies)
-    policies = {name: make_policy(name, seed=cfg.seed) for name in names}
-    world_models = resolve_world_models([world_model], baseline=True, device=cfg.device)
-    rank_started = time.perf_counter()
-    result = rank_policies(
-        policies,
-        world_models,
-        env=cfg.env,
-        episodes=cfg.episodes,
-        max_steps=cfg.max_steps,
-        seed=cfg.seed,
-        num_envs=cfg.num_envs,
-        num_steps=cfg.num_steps,
-        n_boot=cfg.n_boot,
-        progress=cfg.progress,
-    )
-    timings["rank"] = time.perf_counter() - rank_started
-    timings["total"] = time.perf_counter() - started
-    report = write_ranking_outputs(out, result, world_models, cfg, timings=timings)
+    report = rank_and_report(cfg, out, [world_model], baseline=True, timings=timings)
+    report["timings_s"]["total"] = time.perf_counter() - started  # report writing included
+    write_json(out / "report.json", report)
+    write_json(out / "ranking.json", report)
     _link_latest(out)
     _print_summary(report, out)
     return report

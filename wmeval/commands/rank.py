@@ -58,20 +58,18 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"max_steps={cfg.max_steps} must be >= 1")
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    started = time.perf_counter()
-    validate(cfg)
-    out = prepare_out_dir(cfg.out, "rank", overwrite=cfg.overwrite)
+def rank_and_report(
+    cfg: DictConfig, out: Path, world_model_specs: list[str], baseline: bool, timings: dict[str, float]
+) -> dict[str, Any]:
+    """Policies x world models vs the real env on paired start states, then every output file (rank and demo)."""
     from policies.registry import make_policy
 
-    names = resolve_policy_names(
-        cfg.env,
-        OmegaConf.to_container(cfg.policies, resolve=True)
-        if not isinstance(cfg.policies, str)
-        else cfg.policies,
-    )
-    policies = {name: make_policy(name, seed=cfg.seed) for name in names}
-    world_models = resolve_world_models(list(cfg.world_models), cfg.baseline, cfg.device)
+    policies_cfg = cfg.policies if isinstance(cfg.policies, str) else OmegaConf.to_container(cfg.policies)
+    policies = {
+        name: make_policy(name, seed=cfg.seed) for name in resolve_policy_names(cfg.env, policies_cfg)
+    }
+    world_models = resolve_world_models(world_model_specs, baseline, cfg.device)
+    started = time.perf_counter()
     result = rank_policies(
         policies,
         world_models,
@@ -84,6 +82,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         n_boot=cfg.n_boot,
         progress=cfg.progress,
     )
-    result.timings_s["rank"] = time.perf_counter() - started
-    report = write_ranking_outputs(out, result, world_models, cfg, timings={"rank": result.timings_s["rank"]})
-    return report
+    timings = {**timings, "rank": time.perf_counter() - started}
+    return write_ranking_outputs(out, result, world_models, cfg, timings=timings)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    validate(cfg)
+    out = prepare_out_dir(cfg.out, "rank", overwrite=cfg.overwrite)
+    return rank_and_report(cfg, out, [str(s) for s in cfg.world_models], cfg.baseline, timings={})
