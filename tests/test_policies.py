@@ -39,7 +39,7 @@ def test_expert_solves_an_episode_and_same_seed_same_actions() -> None:
     env = make_pusht_env(2, obs_type="state")
     try:
         expert = rollout(
-            env, make_policy("pusht/expert"), max_steps=120, seeds=[10009, 10000], progress=False
+            env, make_policy("pusht/expert"), max_steps=70, seeds=[10009, 10000], progress=False
         )
         noisy = [
             rollout(

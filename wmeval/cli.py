@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wmeval {command}: {desc}\n\ndefaults:\n{OmegaConf.to_yaml(compose_config(command, []))}")
             return 0
         cfg = compose_config(command, overrides)
+        if cfg.get("threads"):
+            import torch
+
+            torch.set_num_threads(int(cfg.threads))
         module = importlib.import_module(COMMANDS[command][0])
         module.run(cfg)
     except USER_ERRORS as err:

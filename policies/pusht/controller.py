@@ -89,7 +89,6 @@ class PushTController:
 
     def reset(self) -> None:
         self.current: int | None = None
-        self.last_score = 0.0
 
     # --- scoring -------------------------------------------------------------------------------------
     def _cost(self, poses: np.ndarray) -> np.ndarray:

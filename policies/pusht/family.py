@@ -54,8 +54,8 @@ MEMBERS: dict[str, Member] = {
         ),
         Member(
             "sluggish",
-            "low gain: pushes 5 px/step and travels slowly, re-planning every 2 steps",
-            knobs=SkillKnobs(controller=_ctl(push_speed=5.0, travel_speed=20.0), decision_period=2),
+            "low gain: pushes 4 px/step and travels slowly, re-planning every 2 steps",
+            knobs=SkillKnobs(controller=_ctl(push_speed=4.0, travel_speed=15.0), decision_period=2),
         ),
         Member(
             "ignore_rotation",

@@ -33,8 +33,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"entries {unknown} are unknown: choose from {', '.join(KNOWN)}")
     if cfg.profile == "gpu" and not torch.cuda.is_available():
         raise ConfigError("profile=gpu needs a CUDA device, and none is visible: use profile=cpu")
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
     out = prepare_out_dir(cfg.out, "bench", overwrite=cfg.overwrite)
     device = torch.device("cuda" if cfg.profile == "gpu" else "cpu")
     runners = {

@@ -90,13 +90,16 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
     ranking = report["ranking"]
     print(f"\n{'policy':<32} {'real':>6} {'imagined':>9}")
     for p in ranking["policies"]:
-        print(f"{p['name']:<32} {p['real_success']:>6.2f} {p['imagined_success']:>9.2f}")
+        print(f"{p['name']:<32} {_fmt(p['real_success'])} {_fmt(p['imagined_success'], 9)}")
     base = report["baselines"].get("copy_last", {})
     print(f"\njudge: {ranking['judge']}")
     for key in ("pearson", "spearman", "kendall", "mmrv"):
-        print(
-            f"{key:<9} world model {ranking[key]:>6.3f}   copy-last baseline {base.get(key, float('nan')):>6.3f}"
-        )
+        print(f"{key:<9} world model {_fmt(ranking[key])}   copy-last baseline {_fmt(base.get(key))}")
     print(
         f"\nreport: {out / 'report.md'}   rollouts: {out / 'rollouts.rrd'}   ({report['timings_s']['total']:.0f} s)"
     )
+
+
+def _fmt(value: float | None, width: int = 6) -> str:
+    """Undefined statistics (null in report.json) print as n/a."""
+    return f"{'n/a':>{width}}" if value is None else f"{value:>{width}.3f}"

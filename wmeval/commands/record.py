@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from wmeval.errors import ConfigError, WmevalError
+from wmeval.errors import ConfigError
 from wmeval.io import atomic_path
 
 SEED_STRIDE = 1_000_000  # env seeds of member m, episode i: seed * SEED_STRIDE + m * 10_000 + i
@@ -55,6 +54,12 @@ def check_out(out: Any, overwrite: bool) -> Path:
     return path
 
 
+def _variant(name: str) -> str:
+    if name.startswith("lerobot:"):
+        return "lerobot"
+    return "image" if name.endswith("@image") else "state"
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -89,6 +94,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     seed = int(cfg.seed)
     policies = [make_policy(n, seed=seed * 1000 + m) for m, n in enumerate(names)]  # fail before any work
     logging.getLogger("lerobot").setLevel(logging.WARNING)
+    import datasets
+
+    datasets.disable_progress_bars()  # one progress bar (ours), not one per saved episode
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     from wmeval.data.lerobot_writer import EPISODES_FILE, RECORD_FILE, pusht_features, write_rollouts
@@ -116,7 +124,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                         env, policy, max_steps=max_steps, seeds=chunk, progress=False, policy_name=name
                     )
                     write_rollouts(
-                        dataset, r, name, {"variant": str(cfg.variant), "env": str(cfg.env)}, sidecar
+                        dataset, r, name, {"variant": _variant(name), "env": str(cfg.env)}, sidecar
                     )
                     r.frames = None  # written; free the memory
                     parts.append(r)
@@ -145,10 +153,3 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
     print(f"wrote {len(names) * episodes} episodes to {out}")
     return record
-
-
-def validate_dataset(root: Path) -> None:
-    """Raise if `root` is not a readable recorded dataset (used by tests and `record` users)."""
-    if not (root / "meta" / "info.json").is_file():
-        raise WmevalError(f"{root} is not a LeRobotDataset (no meta/info.json)")
-    np.asarray(json.loads((root / "meta" / "info.json").read_text())["total_episodes"])

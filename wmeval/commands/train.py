@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from wmeval.data.lerobot_episodes import load_episodes
 from wmeval.errors import WmevalError
 from wmeval.io import prepare_out_dir, write_json
-from wmeval.metrics.open_loop import open_loop_psnr, open_loop_rollouts
+from wmeval.metrics.open_loop import open_loop_psnr, open_loop_rollouts, open_loop_state_errors
 from wmeval.report.video import write_side_by_side_gif
 from worldmodel import WorldModel, WorldModelConfig
 from worldmodel.adapters import Adapter, build_adapter, load_adapter
@@ -45,8 +45,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN001
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
     out = _out_dir(cfg)
     torch.manual_seed(cfg.seed)
     cameras = [str(k) for k in cfg.camera_keys] if cfg.camera_keys else [str(cfg.camera_key)]
@@ -93,6 +91,8 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     init = _init_from(cfg, model, out)
     extra = {"camera_keys": cameras, "latent_stats_from": stats_from, "init_from": init}
 
+    state_reader = _state_reader(cfg.eval.state_reader)
+
     def on_checkpoint(step: int, ema: torch.nn.Module, history: dict[str, Any]) -> dict[str, Any]:
         """Held-out open-loop PSNR (with the copy-last baseline), a sample GIF, and `model/` = this EMA snapshot."""
         wm = WorldModel(wm_config, encoder, adapter, ema).eval()
@@ -109,6 +109,8 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
                 out / "samples" / f"step_{step:08d}.gif", rollouts["real"], rollouts["imagined"]
             )
             metrics = open_loop_psnr(rollouts)
+            if state_reader is not None:
+                metrics.update(open_loop_state_errors(rollouts, state_reader))
         wm_config.meta = {**_manifest(cfg, dist, train_eps, heldout, step, history, metrics), **extra}
         wm.save_pretrained(out / "model")
         return metrics
@@ -171,6 +173,18 @@ def action_normalisation(cfg: DictConfig, actions: np.ndarray) -> tuple[np.ndarr
     if np.any(scale <= 0):
         raise WmevalError(f"action_norm.scale must be > 0 in every dimension, got {scale.tolist()}")
     return offset, scale
+
+
+def _state_reader(name: str | None):  # noqa: ANN202
+    """Held-out pose errors need a task's state reader (frames -> state); `pusht` is the one shipped."""
+    if name is None:
+        return None
+    if name != "pusht":
+        raise WmevalError(f"eval.state_reader={name!r} is unknown: use pusht or null")
+    from policies.pusht.state_estimator import load_default_estimator
+    from wmeval.envs.imagined import pusht_state_reader
+
+    return pusht_state_reader(load_default_estimator())
 
 
 def _out_dir(cfg: DictConfig) -> Path:

@@ -76,3 +76,38 @@ def open_loop_psnr(rollouts: dict[str, np.ndarray]) -> dict[str, Any]:
         "episodes": int(real.shape[0]),
         "horizon": int(real.shape[1]),
     }
+
+
+def to_uint8_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float `[N, 3, h, w]` in [0, 1] -> uint8 `[N, H, W, 3]` at `size` (what env observations look like)."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float()
+    if tuple(x.shape[-2:]) != tuple(size):
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def open_loop_state_errors(
+    rollouts: dict[str, np.ndarray], read_states: Any, frame_size: tuple[int, int] = (96, 96)
+) -> dict[str, Any]:
+    """Agent and block pose errors of imagined frames vs real ones (both read by the same state reader).
+
+    The number that matters for ranking (did the agent and the block end up in the right place?), reported
+    beside copying the start frame. `read_states` maps uint8 frames `[N, H, W, 3]` to `[N, 5]` PushT states.
+    """
+    real, imagined = rollouts["real"][:, 1:], rollouts["imagined"][:, 1:]
+    n, t = real.shape[:2]
+
+    def states(frames: np.ndarray) -> np.ndarray:
+        return read_states(to_uint8_frames(frames.reshape(n * t, *frames.shape[2:]), frame_size)).reshape(
+            n, t, -1
+        )
+
+    truth = states(real)
+    copy_last = np.repeat(states(rollouts["real"][:, :1]), t, axis=1)
+    out: dict[str, Any] = {}
+    for name, pred in (("model", states(imagined)), ("copy_last", copy_last)):
+        angle = np.abs((pred[..., 4] - truth[..., 4] + np.pi) % (2 * np.pi) - np.pi)
+        out[f"agent_err_px_{name}"] = float(np.linalg.norm(pred[..., :2] - truth[..., :2], axis=-1).mean())
+        out[f"block_err_px_{name}"] = float(np.linalg.norm(pred[..., 2:4] - truth[..., 2:4], axis=-1).mean())
+        out[f"block_err_deg_{name}"] = float(np.degrees(angle).mean())
+    return out

@@ -1,0 +1,171 @@
+"""`wmeval train-adapter`, `wmeval train-encoder` and `wmeval train` with a trained adapter or several cameras,
+end to end on a tiny recorded PushT dataset (CPU, a few optimiser steps each)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from wmeval.cli import main
+from wmeval.data.lerobot_episodes import load_episodes
+from worldmodel import WorldModel
+from worldmodel.adapters import load_adapter
+from worldmodel.encoders import load_encoder
+
+CAMERAS = ["observation.images.top", "observation.images.flip"]
+# a DiT run small enough for a shared 2-core CPU: 3-frame clips, 2 steps
+TINY_TRAIN = [
+    "heldout_episodes=1",
+    "clips.n_frames=3",
+    "clips.sim_steps_per_frame=2",
+    "optim.batch_size=2",
+    "optim.warmup_steps=1",
+    "eval.episodes=1",
+    "eval.horizon=2",
+    "threads=1",
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rec") / "ds"
+    args = ["record", "env=pusht", "policy=pusht/expert", "episodes=2", "max_steps=20", "progress=false"]
+    assert main([*args, f"out={out}"]) == 0
+    return out
+
+
+def two_camera_dataset(src, dst) -> None:  # noqa: ANN001
+    """The recording re-packed with two cameras: the rendered frame and its mirror image."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    image = {"dtype": "image", "shape": (96, 96, 3), "names": ["height", "width", "channels"]}
+    features = {
+        CAMERAS[0]: image,
+        CAMERAS[1]: image,
+        "observation.environment_state": {"dtype": "float32", "shape": (5,), "names": None},
+        "action": {"dtype": "float32", "shape": (2,), "names": None},
+    }
+    ds = LeRobotDataset.create(repo_id="local/pusht2", fps=10, features=features, root=dst, use_videos=False)
+    for ep in load_episodes(src, progress=False):
+        for t in range(len(ep["frames"])):
+            ds.add_frame(
+                {
+                    CAMERAS[0]: ep["frames"][t],
+                    CAMERAS[1]: np.ascontiguousarray(ep["frames"][t, :, ::-1]),
+                    "observation.environment_state": ep["states"][t],
+                    "action": ep["actions"][t],
+                    "task": "push",
+                }
+            )
+        ds.save_episode()
+    ds.finalize()
+
+
+def test_train_adapter_svae_then_world_model_decodes_through_its_pixel_decoder(recorded, tmp_path) -> None:
+    ad_out, wm_out = tmp_path / "ad", tmp_path / "wm"
+    args = ["train-adapter", f"data={recorded}", "adapter=svae_tiny", f"out={ad_out}", "progress=false"]
+    assert main([*args, "optim.steps=4", "optim.batch_size=4", "threads=1"]) == 0
+    summary = json.loads((ad_out / "train_adapter_summary.json").read_text())
+    assert summary["adapter"] == "svae" and summary["steps"] == 4 and summary["heldout_episodes"] == 1
+    assert summary["num_holdout_frames"] == 21 and np.isfinite(summary["pixel_psnr_holdout"])
+    assert summary["lpips"].startswith(("unavailable", "available"))
+    adapter = load_adapter(ad_out / "adapter")
+    assert adapter.has_pixel_decoder and adapter.pixel_decoder.output_size == (64, 64)  # the encoder's size
+    assert adapter.latent_statistics() is not None
+
+    args = ["train", f"data={recorded}", "adapter=svae", f"adapter.pretrained={ad_out / 'adapter'}"]
+    assert main([*args, f"out={wm_out}", "optim.steps=2", "optim.checkpoint_every=2", *TINY_TRAIN]) == 0
+    train_summary = json.loads((wm_out / "train_summary.json").read_text())
+    assert train_summary["steps"] == 2 and train_summary["latent_stats_from"] == "adapter"
+    assert np.isfinite(train_summary["evals"][-1]["psnr_model"])
+    wm = WorldModel.from_pretrained(wm_out / "model")
+    assert wm.adapter.name == "svae" and wm.dit.config.in_channels == 32
+    assert torch.equal(wm.latent_std, adapter.latent_statistics()[1])
+
+    def no_encoder_decode(latents):  # noqa: ANN001, ANN202
+        raise AssertionError("frames must come from the adapter's pixel decoder")
+
+    wm.encoder.decode = no_encoder_decode
+    frame = torch.from_numpy(load_episodes(recorded, progress=False)[0]["frames"][:1]).permute(0, 3, 1, 2)
+    wm.reset(frame[None].float() / 255.0)
+    out = wm.step(torch.zeros(1, wm.action_dim))
+    assert tuple(out.shape) == (1, 3, 64, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+def test_train_adapter_mlp_and_train_measures_statistics(recorded, tmp_path) -> None:
+    ad_out, wm_out = tmp_path / "ad", tmp_path / "wm"
+    args = ["train-adapter", f"data={recorded}", "adapter=mlp", "adapter.latent_dim=16", f"out={ad_out}"]
+    assert main([*args, "optim.steps=5", "optim.lr=1e-3", "progress=false", "threads=1"]) == 0
+    assert load_adapter(ad_out / "adapter").get_config()["input_norm"] is True
+    args = ["train", f"data={recorded}", "adapter=mlp", f"adapter.pretrained={ad_out / 'adapter'}"]
+    assert main([*args, f"out={wm_out}", "optim.steps=1", *TINY_TRAIN]) == 0
+    summary = json.loads((wm_out / "train_summary.json").read_text())
+    assert summary["latent_stats_from"] == "training latents"
+    config = json.loads((wm_out / "model" / "world_model.json").read_text())
+    assert len(config["latent_std"]) == 16 and config["dit"]["in_channels"] == 16
+    # an adapter trained on another encoder is refused with the fix
+    bad = ["train", f"data={recorded}", "encoder.factor=4", f"adapter.pretrained={ad_out / 'adapter'}"]
+    assert main([*bad, f"out={tmp_path / 'bad'}", "optim.steps=1", *TINY_TRAIN]) == 2
+
+
+def test_train_encoder_writes_a_loadable_conv_vae(recorded, tmp_path) -> None:
+    out = tmp_path / "enc"
+    args = ["train-encoder", f"data={recorded}", f"out={out}", "steps=3", "batch_size=4", "progress=false"]
+    assert main([*args, "threads=1"]) == 0
+    summary = json.loads((out / "train_encoder_summary.json").read_text())
+    assert summary["latent_shape"] == [16, 16, 8] and summary["num_holdout"] == 21
+    assert summary["config"]["vae"]["block_out_channels"] == [16, 32, 64]  # the fast CPU default
+    assert np.isfinite(summary["psnr_holdout"]) and summary["scaling_factor"] > 0
+    encoder = load_encoder("conv_vae", pretrained=str(out / "encoder"))
+    assert encoder.image_size == (64, 64) and encoder.scaling_factor == pytest.approx(
+        summary["scaling_factor"]
+    )
+
+
+def test_single_view_weights_move_to_a_two_view_model(recorded, tmp_path) -> None:
+    data = tmp_path / "two_cams"
+    two_camera_dataset(recorded, data)
+    eps = load_episodes(data, camera_keys=CAMERAS, progress=False)
+    assert (
+        set(eps[0]["camera_frames"]) == set(CAMERAS)
+        and eps[0]["frames"] is eps[0]["camera_frames"][CAMERAS[0]]
+    )
+    np.testing.assert_array_equal(eps[0]["camera_frames"][CAMERAS[1]], eps[0]["frames"][:, :, ::-1])
+
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    base = ["train", f"data={data}", *TINY_TRAIN]
+    assert main([*base, f"camera_key={CAMERAS[0]}", f"out={single}", "optim.steps=2"]) == 0
+    cams = f"camera_keys=[{','.join(CAMERAS)}]"
+    args = [
+        *base,
+        cams,
+        f"init_from={single}",
+        f"out={multi}",
+        "optim.steps=3",
+        "optim.freeze_backbone_steps=3",
+    ]
+    assert main(args) == 0
+    summary = json.loads((multi / "train_summary.json").read_text())
+    init = summary["init_from"]
+    assert init["loaded"] > 0 and init["skipped_shape"] == [] and init["missing_in_source"] == []
+    assert summary["camera_keys"] == CAMERAS and (multi / "latents_view1.h5").is_file()
+    config = json.loads((multi / "model" / "world_model.json").read_text())
+    assert config["dit"]["num_views"] == 2 and config["meta"]["heldout"]["skipped"]
+
+    before = load_file(single / "model" / "dit.safetensors")
+    after = load_file(multi / "checkpoints" / "step_00000003" / "model.safetensors")
+    frozen = [k for k in after if k.startswith(("spatial_blocks.", "temporal_blocks."))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # held still while frozen
+    assert not torch.equal(before["action_embedder.proj.weight"], after["action_embedder.proj.weight"])
