@@ -153,6 +153,10 @@ def test_save_load_round_trip_keeps_pixel_decoder_and_statistics(tmp_path) -> No
         assert torch.equal(loaded.decode_pixels(z), ad.decode_pixels(z))
     assert torch.equal(loaded.latent_statistics()[1], torch.full((4,), 3.0))
     assert tiny().latent_statistics() is None  # fresh: not measured, so the DiT trainer measures its own
+    plain = build_adapter("svae", in_dim=16, **ARCH, output_norm=False)  # for pixel / VAE tokens
+    assert isinstance(plain.dec_norm, torch.nn.Identity) and plain.get_config()["output_norm"] is False
+    save_adapter(plain, tmp_path / "plain")
+    assert isinstance(load_adapter(tmp_path / "plain").dec_norm, torch.nn.Identity)
 
 
 def test_lpips_unavailable_without_cached_weights(tmp_path, monkeypatch) -> None:

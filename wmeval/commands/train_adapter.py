@@ -25,7 +25,7 @@ from worldmodel.data.latent_cache import LatentCache, build_latent_cache
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import WorldModelError
 
-ARCH_KEYS = ("latent_dim", "num_layers", "num_heads", "ffn_dim", "pixel_decoder")
+ARCH_KEYS = ("latent_dim", "num_layers", "num_heads", "ffn_dim", "output_norm", "pixel_decoder")
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

@@ -224,17 +224,17 @@ def controllability(
         raise ConfigError(f"controllability.search_dims={dims} is out of range for {a_dim}-dim actions")
     n_win = len(windows.context)
     noise_gen = torch.Generator().manual_seed(cfg.seed)
-    noise = torch.randn((n_win, *windows.targets.shape[1:]), generator=noise_gen)  # one per window, fixed
+    device = windows.context.device
+    noise = torch.randn((n_win, *windows.targets.shape[1:]), generator=noise_gen).to(device)
     lo, hi = cfg.action_range
-    random_actions = lo + (hi - lo) * torch.rand(windows.actions.shape, generator=noise_gen)
+    random_actions = (lo + (hi - lo) * torch.rand(windows.actions.shape, generator=noise_gen)).to(device)
     results: dict[str, Any] = {}
     for k in cfg.ks:
         per_k: dict[str, Any] = {}
         true, tgt, nz = windows.actions[:, :k], windows.targets[:, :k], noise[:, :k]
+        fixed = [d for d in range(a_dim) if d not in dims]
         rand = random_actions[:, :k].clone()
-        rand[..., [d for d in range(a_dim) if d not in dims]] = true[
-            ..., [d for d in range(a_dim) if d not in dims]
-        ]
+        rand[..., fixed] = true[..., fixed]
         group = max(1, cfg.max_batch // _candidates_per_window(cfg, len(dims) * k))
         floor, random_err, copy_err = [], [], []
         plans: dict[str, list[torch.Tensor]] = {m: [] for m in cfg.methods}

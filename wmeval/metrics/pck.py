@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from wmeval.errors import ConfigError
+
 THRESHOLDS_256 = (5.0, 10.0, 20.0, 40.0)
 
 
@@ -145,7 +147,7 @@ def make_tracker(cfg: PCKConfig, frame_size: int, device: str = "cpu") -> tuple[
         if cfg.tracker == "cotracker":
             note = f"tracker=cotracker requested but {why}; fell back to OpenCV Lucas-Kanade"
     elif cfg.tracker != "lk":
-        raise ValueError(f"pck.tracker={cfg.tracker!r} is unknown: choose auto, cotracker or lk")
+        raise ConfigError(f"pck.tracker={cfg.tracker!r} is unknown: choose auto, cotracker or lk")
     scale = frame_size / 256.0
     return LucasKanadeTracker(cfg.lk_window, cfg.lk_levels, cfg.fb_threshold, scale), note
 

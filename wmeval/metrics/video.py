@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
+from wmeval.errors import ConfigError
 from wmeval.metrics import backbones
 from wmeval.metrics.backbones import BackboneUnavailable
 from wmeval.metrics.open_loop import MAX_PSNR, psnr
@@ -40,6 +41,11 @@ class VideoConfig:
     fid_size: int = 299
     batch_size: int = 32
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown:
+            raise ConfigError(f"video.metrics has {unknown}: choose from {', '.join(METRICS)}")
 
 
 def mean_psnr(values: np.ndarray, axis: int | tuple[int, ...] | None = None) -> Any:
@@ -178,7 +184,7 @@ def video_fidelity(
             if isinstance(block, dict):
                 block["clips"], block["clip_frames"] = int(real.shape[0]), cfg.fvd_frames
         else:
-            raise ValueError(f"unknown video metric {metric!r}: choose from {', '.join(METRICS)}")
+            raise ConfigError(f"unknown video metric {metric!r}: choose from {', '.join(METRICS)}")
         if isinstance(block, dict) and "model" in block and "reconstruction" in block:
             block["model_minus_ceiling"] = block["model"] - block["reconstruction"]
         values[metric] = block

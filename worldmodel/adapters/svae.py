@@ -5,6 +5,9 @@ tokens to d=96 channels with a small transformer VAE and models those instead. P
 encoder = `num_layers` pre-LN transformer layers at width D -> LayerNorm -> Linear D -> 2d (mu, logvar) ->
 diagonal Gaussian, sampled in training and its mean at eval; decoder = Linear d -> D -> `num_layers` layers ->
 LayerNorm. Attention runs over the tokens of one frame (no position embedding: encoder tokens already carry it).
+The final LayerNorm suits ViT features (themselves LayerNorm outputs) but forces every token to one norm, which
+pixel or VAE tokens do not have (measured on PushT `pixels` tokens: held-out explained variance 0.02 with it,
+0.92 without, same 150 steps): `output_norm=False` drops it for such encoders.
 
 Two sets of statistics ride along as buffers, so they are saved in the safetensors file:
 - `input_mean` / `input_std` [D]: per-channel standardisation of the encoder's tokens, applied inside `encode`
@@ -50,6 +53,7 @@ class SVAEAdapter(Adapter):
         num_heads: int = 12,
         ffn_dim: int = 3072,
         pixel_decoder: dict[str, Any] | None = None,
+        output_norm: bool = True,
     ) -> None:
         super().__init__()
         if in_dim < 1 or latent_dim < 1 or num_layers < 0 or num_heads < 1 or ffn_dim < 1:
@@ -67,7 +71,8 @@ class SVAEAdapter(Adapter):
         self.to_moments = nn.Linear(self.in_dim, 2 * self._latent_dim)
         self.from_latent = nn.Linear(self._latent_dim, self.in_dim)
         self.dec_layers = _layers(self.in_dim, self.num_layers, self.num_heads, self.ffn_dim)
-        self.dec_norm = nn.LayerNorm(self.in_dim)
+        self.output_norm = bool(output_norm)
+        self.dec_norm = nn.LayerNorm(self.in_dim) if self.output_norm else nn.Identity()
         self.pixel_decoder = (
             None
             if pixel_decoder is None
@@ -158,5 +163,6 @@ class SVAEAdapter(Adapter):
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,
             "ffn_dim": self.ffn_dim,
+            "output_norm": self.output_norm,
             "pixel_decoder": None if self.pixel_decoder is None else self.pixel_decoder.config.to_dict(),
         }

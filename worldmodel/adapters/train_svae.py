@@ -51,6 +51,7 @@ class SVAETrainConfig:
     num_layers: int = 3
     num_heads: int = 12
     ffn_dim: int = 3072
+    output_norm: bool = True  # final LayerNorm of the decoder (paper); False for pixel / VAE tokens
     pixel_decoder: dict[str, Any] | None = None  # PixelDecoderConfig options; grid / image_size are filled in
     stage: str = "svae"
     steps: int = 2000
@@ -97,6 +98,7 @@ class SVAETrainConfig:
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,
             "ffn_dim": self.ffn_dim,
+            "output_norm": self.output_norm,
             "pixel_decoder": pix,
         }
 
