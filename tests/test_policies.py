@@ -38,9 +38,7 @@ def test_privileged_policy_needs_the_state_key() -> None:
 def test_expert_solves_an_episode_and_same_seed_same_actions() -> None:
     env = make_pusht_env(2, obs_type="state")
     try:
-        expert = rollout(
-            env, make_policy("pusht/expert"), max_steps=70, seeds=[10009, 10000], progress=False
-        )
+        expert = rollout(env, make_policy("pusht/expert"), max_steps=70, seeds=[10009, 10000], progress=False)
         noisy = [
             rollout(
                 env, make_policy("pusht/expert_noisy", seed=5), max_steps=15, seeds=[1, 2], progress=False
