@@ -40,13 +40,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("episodes, horizon and context must all be >= 1")
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    out = prepare_out_dir(cfg.out, "metrics", overwrite=cfg.overwrite)
     device = str(cfg.device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(cfg.seed)
     wm_path = SHIPPED if str(cfg.wm) == "shipped" else Path(str(cfg.wm))
     wm = WorldModel.from_pretrained(wm_path, device=device)
+    out = prepare_out_dir(cfg.out, "metrics", overwrite=cfg.overwrite)
     episodes = load_episodes(
         cfg.data, camera_key=cfg.camera_key, action_key=cfg.action_key, progress=cfg.progress
     )
