@@ -95,12 +95,11 @@ def open_loop_state_errors(
     beside copying the start frame. `read_states` maps uint8 frames `[N, H, W, 3]` to `[N, 5]` PushT states.
     """
     real, imagined = rollouts["real"][:, 1:], rollouts["imagined"][:, 1:]
-    n, t = real.shape[:2]
+    t = real.shape[1]
 
     def states(frames: np.ndarray) -> np.ndarray:
-        return read_states(to_uint8_frames(frames.reshape(n * t, *frames.shape[2:]), frame_size)).reshape(
-            n, t, -1
-        )
+        flat = frames.reshape(-1, *frames.shape[2:])
+        return read_states(to_uint8_frames(flat, frame_size)).reshape(*frames.shape[:2], -1)
 
     truth = states(real)
     copy_last = np.repeat(states(rollouts["real"][:, :1]), t, axis=1)
