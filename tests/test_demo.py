@@ -53,3 +53,16 @@ def test_demo_is_deterministic(demo_run, tmp_path):
     second = json.loads((again / "report.json").read_text())
     assert first["outcomes"] == second["outcomes"]
     shutil.rmtree(again)
+
+
+def test_demo_rrd_holds_real_and_imagined_frames_and_actions(demo_run):
+    import rerun as rr
+
+    recording = rr.dataframe.load_recording(demo_run / "rollouts.rrd")
+    entities = {c.entity_path for c in recording.schema().component_columns()}
+    report = json.loads((demo_run / "report.json").read_text())
+    for policy in report["ranking"]["policies"]:
+        base = f"/{rr.escape_entity_path_part(policy['name'])}/ep0"
+        for world in ("real", "shipped", "copy_last"):
+            assert f"{base}/{world}/image" in entities, (base, world)
+            assert f"{base}/{world}/action/0" in entities, (base, world)
