@@ -13,14 +13,7 @@ from worldmodel.adapters import ADAPTERS, build_adapter, load_adapter, save_adap
 from worldmodel.adapters.train_mlp import train_mlp_adapter
 from worldmodel.errors import InputError, MissingWeightsError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine: a second intra-op thread only adds spin-wait contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_registry_errors_name_the_fix() -> None:

@@ -13,14 +13,7 @@ from worldmodel.data.latent_cache import FORMAT_VERSION, LatentCache, build_late
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import InputError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors on a shared 2-core machine: a second intra-op thread only adds spin-wait contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_episodes(n: int = 3, size: int = 24, with_states: bool = True) -> list[dict]:

@@ -69,14 +69,14 @@ def test_reader_gives_arrays_and_replay_reproduces_the_episode(recorded) -> None
     assert json.loads(lines[1])["seed"] == seeds[1]
 
 
-def test_same_seed_same_actions(recorded, tmp_path) -> None:
+def test_same_seed_same_recording(recorded, tmp_path) -> None:
+    """Bit-identical on CPU: actions, states and every pixel of every frame."""
     out, args = recorded
     again = tmp_path / "again"
     assert main([*args, f"out={again}", "progress=false"]) == 0
-    for a, b in zip(
-        load_episodes(out, with_frames=False), load_episodes(again, with_frames=False), strict=True
-    ):
-        np.testing.assert_array_equal(a["actions"], b["actions"])
+    for a, b in zip(load_episodes(out), load_episodes(again), strict=True):
+        for key in ("actions", "states", "frames", "coverage"):
+            np.testing.assert_array_equal(a[key], b[key])
 
 
 @pytest.mark.parametrize(

@@ -24,12 +24,7 @@ PIX = {
 ARCH = {"latent_dim": 4, "num_layers": 1, "num_heads": 2, "ffn_dim": 32}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(pixel: bool = True, seed: int = 0):  # noqa: ANN201

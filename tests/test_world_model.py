@@ -69,6 +69,7 @@ def test_save_and_load_round_trip(tmp_path):
         (torch.rand(2, 1, 4, IMAGE, IMAGE), "3 channels"),
         ((torch.rand(2, 1, 3, IMAGE, IMAGE) * 255).to(torch.uint8), "divide uint8"),
         (torch.rand(2, 1, 3, IMAGE, IMAGE) * 2, r"\[0, 1\]"),
+        (torch.full((2, 1, 3, IMAGE, IMAGE), float("nan")), "finite"),
     ],
 )
 def test_bad_frames_are_refused(frames, message):
@@ -85,6 +86,8 @@ def test_bad_actions_are_refused():
         wm.step(torch.zeros(2, 3))
     with pytest.raises(InputError, match="NaN"):
         wm.step(torch.full((2, 2), float("nan")))
+    with pytest.raises(InputError, match="inf"):
+        wm.step(torch.full((2, 2), float("inf")))
     with pytest.raises(InputError, match="batch"):
         wm.step(torch.zeros(3, 2))
 
@@ -118,3 +121,27 @@ def test_switching_the_cache_mid_rollout_keeps_the_frames():
     wm.set_use_cache(True)
     second = wm.step(actions[:, 3:])
     assert torch.allclose(torch.cat((first, second), 1), reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_residual_model_with_a_silent_network_copies_the_last_frame(use_cache):
+    wm = tiny_world_model(residual=True)
+    for p in wm.dit.head.parameters():
+        p.data.zero_()
+    start = _start()
+    wm.reset(start, use_cache=use_cache, seed=0)
+    frames = wm.step(torch.rand(2, 3, 2) * 32)
+    expected = start[:, -1:].expand(-1, 3, -1, -1, -1)
+    assert torch.allclose(frames, expected, atol=1e-5)
+
+
+def test_residual_loss_measures_the_change_from_the_previous_frame():
+    wm = tiny_world_model(residual=True)
+    static = torch.randn(1, 4, 8, 8, 192).expand(2, -1, -1, -1, -1).clone()
+    static[:] = static[:, :1]  # every frame equals the first: nothing changes
+    silent = lambda x, *args, **kwargs: torch.zeros_like(x)  # noqa: E731
+    actions, history = torch.zeros(2, 4, 2), torch.tensor([1, 2])
+    gen = torch.Generator().manual_seed(0)
+    assert wm.objective.loss(silent, static, actions, history, gen) == 0
+    wm.objective.config.residual = False
+    assert wm.objective.loss(silent, static, actions, history, gen) > 0.1

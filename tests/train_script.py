@@ -16,7 +16,7 @@ from worldmodel.objectives import FlowMatching, FlowMatchingConfig
 from worldmodel.training import TrainConfig, cleanup_distributed, setup_distributed, train
 
 
-def main(out: str, steps: int, batch_size: int = 8) -> dict:
+def main(out: str, steps: int, batch_size: int = 8, hidden_size: int = 32) -> dict:
     torch.set_num_threads(1)
     dist = setup_distributed("cpu")
     torch.manual_seed(0)
@@ -31,7 +31,13 @@ def main(out: str, steps: int, batch_size: int = 8) -> dict:
     h, w, d = encoder.latent_shape
     dit = DiT(
         DiTConfig(
-            in_channels=d, grid=(h, w), action_dim=2, hidden_size=32, depth=2, num_heads=2, max_frames=4
+            in_channels=d,
+            grid=(h, w),
+            action_dim=2,
+            hidden_size=hidden_size,
+            depth=2,
+            num_heads=2,
+            max_frames=4,
         )
     )
     sampler = ClipSampler(episodes, ClipSpec(n_frames=4, max_history=2), [16, 16], [16, 16], seed=dist.rank)

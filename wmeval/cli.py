@@ -10,6 +10,7 @@ import traceback
 from omegaconf import DictConfig, OmegaConf
 
 from policies.errors import PolicyError
+from wmeval.config_checks import check_override_types, check_required, composition_message
 from wmeval.errors import WmevalError
 from worldmodel.errors import WorldModelError
 
@@ -47,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "wmeval.commands.train_encoder",
         "train the small conv_vae latent space on a dataset's frames",
     ),
+    "convert-rlds": (
+        "wmeval.commands.convert_rlds",
+        "convert Bridge V2 / SOAR / other RLDS episodes into a local LeRobotDataset (extra: .[rlds])",
+    ),
     "bench": ("wmeval.commands.bench", "performance benchmarks of the hot paths, as ratios -> bench.json"),
     "rank": ("wmeval.commands.rank", "rank policies in the real env and in world model(s); fidelity report"),
     "metrics": (
@@ -61,18 +66,19 @@ POSITIONAL: dict[str, str] = {"view": "path"}
 
 
 def compose_config(command: str, overrides: list[str]) -> DictConfig:
-    """Compose `conf/<command>.yaml` with `key=value` overrides; unknown keys are errors, not silently added."""
+    """Compose `conf/<command>.yaml` with `key=value` overrides; unknown or mistyped keys are errors, not silently
+    added, and required keys must be given."""
     from hydra import compose, initialize_config_module
     from hydra.errors import ConfigCompositionException, OverrideParseException
 
     with initialize_config_module(config_module="wmeval.conf", version_base=None):
+        reference = compose(config_name=command)
         try:
             cfg = compose(config_name=command, overrides=overrides)
         except (ConfigCompositionException, OverrideParseException) as err:
-            cause = err.__cause__ or err
-            first = str(cause).strip().splitlines()[0] if str(cause).strip() else str(err)
-            known = ", ".join(sorted(compose(config_name=command).keys()))
-            raise WmevalError(f"{first} (known keys for `wmeval {command}`: {known})") from err
+            raise WmevalError(composition_message(command, reference, err)) from err
+    check_override_types(cfg, reference, overrides)
+    check_required(command, cfg)
     OmegaConf.set_struct(cfg, True)
     return cfg
 

@@ -11,3 +11,7 @@ class InputError(WorldModelError, ValueError):
 
 class MissingWeightsError(WorldModelError, FileNotFoundError):
     """Pretrained weights are neither in the local cache nor at the given path (nothing is downloaded offline)."""
+
+
+class OutputError(WorldModelError, OSError):
+    """A file could not be written (disk full, read-only filesystem, no permission); nothing half-written remains."""

@@ -2,7 +2,9 @@
 
 Frames follow LeRobot's convention (float in [0, 1], `[B, T, 3, H, W]`). One world-model step may span several
 simulator steps (`sim_steps_per_frame`); its action is those steps' raw actions concatenated, so
-`action_dim = raw_action_dim * sim_steps_per_frame`.
+`action_dim = raw_action_dim * sim_steps_per_frame`. A multi-view model (`dit.num_views > 1`) takes and gives
+its views side by side along the width (view 0 leftmost, `image_size = (H, views * W)`), the same layout as
+its latent grid, so every caller can treat a multi-view frame as one image.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from worldmodel.adapters import load_adapter, save_adapter
+from worldmodel.data.actions import ActionLayout
 from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import InputError
@@ -40,6 +43,7 @@ class WorldModelConfig:
     action_scale: list[float]
     sim_steps_per_frame: int = 1
     fps: float = 10.0  # simulator steps per second
+    action_layout: dict[str, Any] | None = None  # ActionLayout.to_dict(); None: affine offset/scale only
     meta: dict[str, Any] = field(default_factory=dict)  # provenance: data, recipe, training manifest
     format_version: int = FORMAT_VERSION
 
@@ -59,8 +63,11 @@ class WorldModel(nn.Module):
         self.objective = build_objective(config.objective, rows * cols, dit.config.in_channels)
         self.register_buffer("latent_mean", torch.tensor(config.latent_mean, dtype=torch.float32))
         self.register_buffer("latent_std", torch.tensor(config.latent_std, dtype=torch.float32))
-        self.register_buffer("action_offset", torch.tensor(config.action_offset, dtype=torch.float32))
-        self.register_buffer("action_scale", torch.tensor(config.action_scale, dtype=torch.float32))
+        self.action_layout = (
+            ActionLayout.from_dict(config.action_layout)
+            if config.action_layout
+            else ActionLayout.affine(config.action_offset, config.action_scale)
+        )
         self._state: _RolloutState | None = None
 
     # ---- what it expects -------------------------------------------------------------------------------------
@@ -69,8 +76,14 @@ class WorldModel(nn.Module):
         return self.config.raw_action_dim * self.config.sim_steps_per_frame
 
     @property
+    def num_views(self) -> int:
+        return int(self.dit.config.num_views)
+
+    @property
     def image_size(self) -> tuple[int, int]:
-        return tuple(self.encoder.image_size)
+        """Frame size it takes and gives: `(H, views * W)` for the encoder's `(H, W)`."""
+        h, w = self.encoder.image_size
+        return h, self.num_views * w
 
     @property
     def context_frames(self) -> int:
@@ -86,7 +99,9 @@ class WorldModel(nn.Module):
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """`[B, T, 3, H, W]` in [0, 1] -> normalised latents `[B, T, h, w, C]`."""
         b, t = frames.shape[:2]
-        latents = self.adapter.encode(self.encoder.encode(frames.reshape(b * t, *frames.shape[2:])))
+        flat = frames.reshape(b * t, *frames.shape[2:])
+        views = flat.chunk(self.num_views, dim=-1)  # each view through the encoder and adapter on its own
+        latents = torch.cat([self.adapter.encode(self.encoder.encode(v)) for v in views], dim=2)
         latents = (latents.float() - self.latent_mean) / self.latent_std
         return latents.reshape(b, t, *latents.shape[1:])
 
@@ -95,17 +110,18 @@ class WorldModel(nn.Module):
         """Normalised latents `[B, T, h, w, C]` -> frames `[B, T, 3, H, W]` in [0, 1]."""
         b, t = latents.shape[:2]
         z = latents.reshape(b * t, *latents.shape[2:]) * self.latent_std + self.latent_mean
-        if self.adapter.has_pixel_decoder:
-            frames = self.adapter.decode_pixels(z)
-        else:
-            frames = self.encoder.decode(self.adapter.decode(z))
+        views = []
+        for zv in z.chunk(self.num_views, dim=2):
+            if self.adapter.has_pixel_decoder:
+                views.append(self.adapter.decode_pixels(zv))
+            else:
+                views.append(self.encoder.decode(self.adapter.decode(zv)))
+        frames = torch.cat(views, dim=-1)
         return frames.clamp(0, 1).reshape(b, t, *frames.shape[1:])
 
     def normalize_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        """Raw chunk actions `[..., action_dim]` -> the DiT's normalised actions."""
-        k = self.config.sim_steps_per_frame
-        offset, scale = self.action_offset.repeat(k), self.action_scale.repeat(k)
-        return (actions.to(self.device, torch.float32) - offset) / scale
+        """Raw chunk actions `[..., action_dim]` -> the DiT's action units (the model's `action_layout`)."""
+        return self.action_layout.normalize(actions.to(self.device, torch.float32))
 
     # ---- rollouts --------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -177,17 +193,18 @@ class WorldModel(nn.Module):
         for tau, tau_next in zip(taus[:-1], taus[1:], strict=True):
             t = torch.full((b, 1), tau, device=self.device)
             if state.cache is not None:
-                pred = self._run_dit(x, action, null, t, cache=state.cache)
+                out = self._run_dit(x, action, null, t, cache=state.cache)
             else:
                 ctx = state.latents.shape[1]
                 t_all = torch.cat((self._context_times(b, ctx), t), dim=1)
-                pred = self._run_dit(
+                out = self._run_dit(
                     torch.cat((state.latents, x), 1),
                     torch.cat((state.actions, action), 1),
                     torch.cat((state.null, null), 1),
                     t_all,
                     frame_pos=torch.arange(state.position - ctx, state.position + 1, device=self.device),
                 )[:, -1:]
+            pred = self.objective.prediction_from(out, state.latents[:, -1:])
             x = self.objective.sample_step(x, pred, tau, tau_next)
         if state.cache is not None:
             self._run_dit(x, action, null, self._context_times(b, 1), cache=state.cache, commit=True)
@@ -215,6 +232,11 @@ class WorldModel(nn.Module):
             )
         if frames.ndim != 5 or frames.shape[2] != 3:
             raise InputError(f"frames must be [B, T, 3, H, W] with 3 channels, got {tuple(frames.shape)}")
+        if frames.shape[-1] % self.num_views:
+            raise InputError(
+                f"frames of width {frames.shape[-1]} cannot hold this model's {self.num_views} views side by "
+                f"side: resize them to image_size {self.image_size}"
+            )
         if not frames.is_floating_point():
             raise InputError(
                 f"frames must be float in [0, 1], got {frames.dtype}: divide uint8 frames by 255"
@@ -277,12 +299,17 @@ class WorldModel(nn.Module):
             raise InputError(
                 f"{directory / WEIGHTS_NAME} cannot be read ({err}); re-export the model"
             ) from err
-        missing, unexpected = dit.load_state_dict(state, strict=False)
-        if missing or unexpected:
+        expected = dit.state_dict()
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        reshaped = [k for k in state if k in expected and state[k].shape != expected[k].shape]
+        if missing or unexpected or reshaped:
             raise InputError(
-                f"{directory / WEIGHTS_NAME} does not match the DiT config in {CONFIG_NAME} "
-                f"(missing {missing[:3]}, unexpected {unexpected[:3]}): is it another architecture's checkpoint?"
+                f"{directory / WEIGHTS_NAME} does not match the DiT config in {CONFIG_NAME} (missing "
+                f"{missing[:3]}, unexpected {unexpected[:3]}, other shape {reshaped[:3]}): it is another "
+                f"architecture's checkpoint; keep each model's weights beside its own {CONFIG_NAME}"
             )
+        dit.load_state_dict(state)
         model = cls(config, encoder, adapter, dit)
         return model.to(device).eval()
 

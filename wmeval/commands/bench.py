@@ -7,12 +7,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from wmeval.bench import entries
+from wmeval.bench import entries, sampling
+from wmeval.commands.rank import SHIPPED
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, to_json_safe, write_json
 
-KNOWN = ("kv_cache", "batch_scaling", "train_mfu", "data_stall", "rollout_vs_sim")
-RATIO_KEYS = ("flatness", "speedup", "ratio", "mfu", "fraction")
+KNOWN = ("kv_cache", "batch_scaling", "train_mfu", "data_stall", "rollout_vs_sim", "cem", "euler_steps")
+SUMMARY_KEYS = ("flatness", "speedup", "ratio", "mfu", "fraction", "fewest_steps_at_best_psnr")
 
 
 def _train_mfu(device: torch.device, profile: str) -> dict[str, Any]:
@@ -41,6 +42,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "train_mfu": lambda: _train_mfu(device, cfg.profile),
         "data_stall": lambda: entries.data_stall(device),
         "rollout_vs_sim": lambda: entries.rollout_vs_sim(device),
+        "cem": lambda: sampling.cem_throughput(device, entries.demo_sized_world_model(device)),
+        "euler_steps": lambda: sampling.euler_steps(str(SHIPPED), device, seed=int(cfg.seed)),
     }
     results: dict[str, Any] = {"profile": cfg.profile, "seed": cfg.seed}
     for name in cfg.entries:
@@ -61,6 +64,8 @@ def format_table(results: dict[str, Any]) -> str:
             continue
         blocks = value if all(isinstance(v, dict) for v in value.values()) else {"": value}
         for label, block in blocks.items():
-            ratios = ", ".join(f"{k}={block[k]:.3g}" for k in RATIO_KEYS if isinstance(block.get(k), float))
+            ratios = ", ".join(
+                f"{k}={block[k]:.3g}" for k in SUMMARY_KEYS if isinstance(block.get(k), (int, float))
+            )
             rows.append(f"{(name + ' ' + label).strip():<32} {ratios:<40} {block.get('device', '')}")
     return "\n".join([f"{'entry':<32} {'ratios':<40} device", *rows])

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from wmeval.data.lerobot_episodes import load_episodes
+from wmeval.data.sources import load_data
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, to_json_safe, write_json
 from wmeval.metrics.heldout import EvalSet, build_eval_set, frame_actions
@@ -47,9 +47,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     wm_path = SHIPPED if str(cfg.wm) == "shipped" else Path(str(cfg.wm))
     wm = WorldModel.from_pretrained(wm_path, device=device)
     out = prepare_out_dir(cfg.out, "metrics", overwrite=cfg.overwrite)
-    episodes = load_episodes(
-        cfg.data, camera_key=cfg.camera_key, action_key=cfg.action_key, progress=cfg.progress
-    )
+    episodes = load_data(
+        cfg, progress=cfg.progress
+    )  # several cameras: views side by side, as the model takes them
     data = build_eval_set(
         wm,
         episodes,
@@ -280,6 +280,10 @@ def _probe(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[
         heldout,
         [bool(ep["success"]) for ep in data.heldout],
         C=float(cfg.probe.C),
+        train_tasks=[ep["task"] for ep in data.train],
+        heldout_tasks=[ep["task"] for ep in data.heldout],
+        mismatch_negatives=bool(cfg.probe.mismatch_negatives),
+        seed=int(cfg.seed),
     )
     block["baseline"] = {"copy_last": BASELINES["copy_last"], "chance": "balanced accuracy 0.5"}
     block["ran_on"] = {**_ran_on(data), "train_episodes": len(data.train), "frames_per_episode": span}

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from wmeval.data.lerobot_episodes import load_episodes
+from wmeval.data.sources import camera_list, layout_from_config, load_data
 from wmeval.errors import WmevalError
 from wmeval.io import prepare_out_dir, write_json
 from wmeval.metrics.open_loop import open_loop_psnr, open_loop_rollouts, open_loop_state_errors
@@ -47,8 +47,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN001
     out = _out_dir(cfg)
     torch.manual_seed(cfg.seed)
-    cameras = [str(k) for k in cfg.camera_keys] if cfg.camera_keys else [str(cfg.camera_key)]
-    episodes = load_episodes(cfg.data, camera_keys=cameras, action_key=cfg.action_key)
+    cameras = camera_list(cfg)
+    episodes = load_data(cfg)
     train_eps, heldout = split_episodes(episodes, cfg.heldout_episodes, cfg.seed)
 
     encoder_cfg = OmegaConf.to_container(cfg.encoder, resolve=True)
@@ -57,9 +57,11 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     caches = [_latent_cache(cfg, out, train_eps, encoder, dist, camera, len(cameras)) for camera in cameras]
     latents, mean, std, stats_from = _dit_latents(caches, adapter)
 
-    offset, scale = action_normalisation(cfg, np.concatenate([ep["actions"] for ep in train_eps]))
+    layout = layout_from_config(cfg, np.concatenate([ep["actions"] for ep in train_eps]))
     spec = ClipSpec(**OmegaConf.to_container(cfg.clips, resolve=True))
-    sampler = ClipSampler(latents, spec, offset, scale, seed=cfg.seed * 1000 + dist.rank)
+    sampler = ClipSampler(
+        latents, spec, layout.offset, layout.scale, seed=cfg.seed * 1000 + dist.rank, layout=layout
+    )
     h, w, _ = encoder.latent_shape
     dit_cfg = OmegaConf.to_container(cfg.dit, resolve=True)
     if dit_cfg["max_frames"] < spec.n_frames:
@@ -82,26 +84,23 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         objective=objective_config(objective),
         latent_mean=mean.tolist(),
         latent_std=std.tolist(),
-        action_offset=offset.tolist(),
-        action_scale=scale.tolist(),
+        action_offset=layout.offset,
+        action_scale=layout.scale,
         sim_steps_per_frame=spec.sim_steps_per_frame,
         fps=float(episodes[0].get("fps", 10.0)),
+        action_layout=layout.to_dict(),
     )
     model = DiT(dit_config)
     init = _init_from(cfg, model, out)
-    extra = {"camera_keys": cameras, "latent_stats_from": stats_from, "init_from": init}
+    extra = {"camera_keys": cameras, "card": cfg.card, "latent_stats_from": stats_from, "init_from": init}
 
-    state_reader = _state_reader(cfg.eval.state_reader)
+    state_reader = _state_reader(cfg.eval.state_reader) if len(cameras) == 1 else None
 
     def on_checkpoint(step: int, ema: torch.nn.Module, history: dict[str, Any]) -> dict[str, Any]:
         """Held-out open-loop PSNR (with the copy-last baseline), a sample GIF, and `model/` = this EMA snapshot."""
         wm = WorldModel(wm_config, encoder, adapter, ema).eval()
         metrics: dict[str, Any] = {}
-        if len(cameras) > 1:
-            metrics = {
-                "skipped": "open-loop evaluation reads one camera; WorldModel rollouts are single-view"
-            }
-        elif heldout:
+        if heldout:  # several cameras: `frames` holds the views side by side, as the model takes them
             rollouts = open_loop_rollouts(
                 wm, heldout[: cfg.eval.episodes], cfg.eval.horizon, cfg.eval.num_steps, cfg.seed
             )
@@ -158,21 +157,6 @@ def split_episodes(episodes: list[dict], heldout: int, seed: int) -> tuple[list[
     order = np.random.default_rng(seed).permutation(len(episodes))
     chosen = [episodes[i] for i in order]
     return chosen[: len(chosen) - heldout], chosen[len(chosen) - heldout :]
-
-
-def action_normalisation(cfg: DictConfig, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Offset/scale mapping raw actions to about [-1, 1]: from the config, else from the data's range."""
-    lo, hi = actions.min(axis=0), actions.max(axis=0)
-    offset = np.asarray(
-        cfg.action_norm.offset if cfg.action_norm.offset is not None else (lo + hi) / 2, np.float32
-    )
-    scale = np.asarray(
-        cfg.action_norm.scale if cfg.action_norm.scale is not None else (hi - lo) / 2, np.float32
-    )
-    offset, scale = np.broadcast_to(offset, lo.shape).copy(), np.broadcast_to(scale, lo.shape).copy()
-    if np.any(scale <= 0):
-        raise WmevalError(f"action_norm.scale must be > 0 in every dimension, got {scale.tolist()}")
-    return offset, scale
 
 
 def _state_reader(name: str | None):  # noqa: ANN202

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from wmeval.commands.train import split_episodes
-from wmeval.data.lerobot_episodes import load_episodes
+from wmeval.data.sources import load_data, view_episodes
 from wmeval.errors import ConfigError, WmevalError
 from wmeval.io import prepare_out_dir, write_json
 from worldmodel.data.latent_cache import LatentCache, build_latent_cache
@@ -41,23 +41,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(int(cfg.threads))
     device = _device(str(cfg.device))
     out = prepare_out_dir(cfg.out, "train-adapter", overwrite=bool(cfg.overwrite))
-    episodes = load_episodes(
-        cfg.data, camera_key=cfg.camera_key, action_key=cfg.action_key, progress=bool(cfg.progress)
-    )
+    episodes = load_data(cfg, progress=bool(cfg.progress))
     train_eps, held_eps = (
         split_episodes(episodes, int(cfg.heldout_episodes), int(cfg.seed))
         if cfg.heldout_episodes
         else (episodes, [])
     )
     encoder = load_encoder(**OmegaConf.to_container(cfg.encoder, resolve=True)).to(device).eval()
-    train_cache = _cache(Path(cfg.cache) if cfg.cache else out / "latents.h5", train_eps, encoder, cfg)
-    held_cache = _cache(out / "latents_heldout.h5", held_eps, encoder, cfg) if held_eps else None
+    train_views, held_views = view_episodes(train_eps), view_episodes(held_eps)  # the adapter works per view
+    train_cache = _cache(Path(cfg.cache) if cfg.cache else out / "latents.h5", train_views, encoder, cfg)
+    held_cache = _cache(out / "latents_heldout.h5", held_views, encoder, cfg) if held_views else None
     train_lat = [ep["latents"] for ep in train_cache.load_all(dtype=np.float16)]
     held_lat = None if held_cache is None else [ep["latents"] for ep in held_cache.load_all(dtype=np.float16)]
     adapter_dir = out / "adapter"
     try:
         if kind == "svae":
-            result = _train_svae(cfg, encoder, train_lat, held_lat, train_eps, held_eps, adapter_dir, device)
+            result = _train_svae(
+                cfg, encoder, train_lat, held_lat, train_views, held_views, adapter_dir, device
+            )
         else:
             result = _train_mlp(cfg, encoder, train_lat, adapter_dir, device)
     except WorldModelError as err:

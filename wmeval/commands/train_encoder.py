@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from wmeval.commands.train import split_episodes
 from wmeval.commands.train_adapter import _device
-from wmeval.data.lerobot_episodes import load_episodes
+from wmeval.data.sources import load_data, view_episodes
 from wmeval.errors import ConfigError, WmevalError
 from wmeval.io import prepare_out_dir, write_json
 from worldmodel.errors import WorldModelError
@@ -37,12 +37,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(int(cfg.threads))
     device = _device(str(cfg.device))
     out = prepare_out_dir(cfg.out, "train-encoder", overwrite=bool(cfg.overwrite))
-    episodes = load_episodes(
-        cfg.data, camera_key=cfg.camera_key, action_key=cfg.action_key, progress=bool(cfg.progress)
-    )
+    episodes = load_data(cfg, progress=bool(cfg.progress))
     train_eps, held_eps = split_episodes(episodes, int(cfg.heldout_episodes), int(cfg.seed))
-    frames = np.concatenate([ep["frames"] for ep in train_eps])
-    held = np.concatenate([ep["frames"] for ep in held_eps]) if held_eps else None
+    frames = np.concatenate([ep["frames"] for ep in view_episodes(train_eps)])  # every camera's frames
+    held = np.concatenate([ep["frames"] for ep in view_episodes(held_eps)]) if held_eps else None
     if held is not None and len(held) > int(cfg.max_heldout_frames):
         pick = np.sort(
             np.random.default_rng(int(cfg.seed)).choice(len(held), int(cfg.max_heldout_frames), False)

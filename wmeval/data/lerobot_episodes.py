@@ -64,7 +64,8 @@ def load_episodes(
     `actions` float32 [T, A]
     (`actions[t]` taken at frame t; in wmeval recordings the last row holds the final observation and its
     action is a never-executed repeat), `states` float32 [T, S] (falls back to `observation.state`; absent if
-    neither exists), `coverage` [T] or None, `success` bool, `policy` str, `seed` int or None,
+    neither exists), `coverage` [T] or None, `success` bool, `policy` str (the sidecar's, else the task),
+    `task` str (LeRobot's task of the first frame: the language instruction), `seed` int or None,
     `episode_index`, `length` (executed steps), `fps`, `meta` (the sidecar line). Keys are checked before any
     decoding; episodes with fewer than 2 frames (no transition) are refused.
     """
@@ -112,7 +113,8 @@ def load_episodes(
             sub = sub.take(np.argsort(_column(sub, "frame_index")))
             if len(sub) < 2:
                 raise WmevalError(
-                    f"episode {ep} of data={data} has {len(sub)} frame(s); at least 2 are needed"
+                    f"episode {ep} of data={data} has {len(sub)} frame(s); at least 2 are needed: "
+                    "drop that episode from the dataset or record longer ones"
                 )
             keys = (cameras, action_key, state_key)
             out.append(
@@ -155,6 +157,7 @@ def _episode(
     """One episode's arrays from its rows `sub` (sorted by frame index)."""
     cameras, action_key, state_key = keys
     meta = sidecar.get(ep, {})
+    task = tasks.get(int(_column(sub, "task_index")[0]), "")  # LeRobot's per-frame task: the instruction
     succ = _column(sub, "next.success").astype(bool) if "next.success" in columns else np.zeros(1, bool)
     episode: dict[str, Any] = {
         "episode_index": ep,
@@ -163,7 +166,8 @@ def _episode(
         if "coverage" in columns
         else None,
         "success": bool(meta.get("success", succ.any())),
-        "policy": str(meta.get("policy", tasks.get(int(_column(sub, "task_index")[0]), ""))),
+        "policy": str(meta.get("policy", task)),
+        "task": task,
         "seed": meta.get("seed"),
         "length": int(meta.get("length", len(sub) - 1)),
         "fps": float(info.get("fps", 10)),

@@ -55,13 +55,14 @@ def imagine_latents(
         t_ctx = torch.full((b, ctx), level, device=dev)
         for tau, tau_next in zip(taus[:-1], taus[1:], strict=True):
             t_all = torch.cat((t_ctx, torch.full((b, 1), tau, device=dev)), 1)
-            pred = wm.dit(
+            raw = wm.dit(
                 torch.cat((lat, x), 1),
                 t_all,
                 torch.cat((act, a), 1),
                 action_null=torch.cat((null, new_null), 1),
                 frame_pos=frame_pos,
             )[:, -1:]
+            pred = wm.objective.prediction_from(raw, lat[:, -1:])
             x = wm.objective.sample_step(x, pred, tau, tau_next)
         out.append(x)
         lat = torch.cat((lat, x), 1)[:, -window:]

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from worldmodel.data.actions import ActionLayout
 from worldmodel.errors import InputError
 
 
@@ -27,7 +28,8 @@ class ClipSampler:
 
     Episodes hold `latents [T, h, w, C]` (already normalised) and raw `actions [T, A]`, where `actions[i]` was
     taken at recorded step i. World-model frame j of a clip starting at step s is step s + j*K, and the action
-    that led into it is `actions[s + (j-1)*K : s + j*K]` flattened (K = sim_steps_per_frame).
+    that led into it is `actions[s + (j-1)*K : s + j*K]` flattened (K = sim_steps_per_frame), in the units of
+    `layout` (default: the affine `(raw - action_offset) / action_scale`).
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class ClipSampler:
         action_offset: np.ndarray,
         action_scale: np.ndarray,
         seed: int = 0,
+        layout: ActionLayout | None = None,
     ) -> None:
         if spec.max_history < 1 or spec.max_history >= spec.n_frames:
             raise InputError(
@@ -44,8 +47,7 @@ class ClipSampler:
             )
         self.spec = spec
         self.episodes = episodes
-        self.action_offset = np.asarray(action_offset, np.float32)
-        self.action_scale = np.asarray(action_scale, np.float32)
+        self.layout = layout or ActionLayout.affine(action_offset, action_scale)
         span = (spec.n_frames - 1) * spec.sim_steps_per_frame
         self.valid_starts = np.array([max(0, len(ep["latents"]) - span) for ep in episodes])
         if self.valid_starts.sum() == 0:
@@ -70,7 +72,7 @@ class ClipSampler:
         for ep_id, start in zip(episode_ids, starts, strict=True):
             ep = self.episodes[ep_id]
             latents.append(ep["latents"][start : start + (t - 1) * k + 1 : k])
-            raw = (ep["actions"][start : start + (t - 1) * k] - self.action_offset) / self.action_scale
+            raw = self.layout.normalize(ep["actions"][start : start + (t - 1) * k])
             actions.append(
                 np.concatenate([np.zeros((1, k * raw.shape[1]), np.float32), raw.reshape(t - 1, -1)])
             )

@@ -38,6 +38,14 @@ class Objective(ABC):
     def sample_step(self, x: torch.Tensor, pred: torch.Tensor, tau: float, tau_next: float) -> torch.Tensor:
         """Move `x` from level `tau` to `tau_next` given the network's output `pred`."""
 
+    def prediction_from(self, output: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """The network's output as the prediction `sample_step` and the loss use.
+
+        With the config's `residual` option the output is a change to `previous`, the clean latent of the frame
+        before each predicted one (broadcast over frames); otherwise it is the prediction itself.
+        """
+        return output + previous if getattr(self.config, "residual", False) else output
+
     def loss(
         self,
         model: torch.nn.Module,
@@ -62,7 +70,10 @@ class Objective(ABC):
 
         x_hist = (latents + frames(sigma_h) * aug) / torch.sqrt(1 + frames(sigma_h) ** 2)
         x_in = torch.where(frames(history), x_hist, self.add_noise(latents, noise, frames(tau)))
-        pred = model(x_in, tau, actions, action_null=history | drop)
+        previous = torch.cat(
+            (latents[:, :1], latents[:, :-1]), dim=1
+        )  # frame t-1 for each t (t=0 is history)
+        pred = self.prediction_from(model(x_in, tau, actions, action_null=history | drop), previous)
         target = self.target(latents, noise, frames(tau))
         per_frame = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(2, 3, 4))
         future = (~history).float()

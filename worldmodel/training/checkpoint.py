@@ -92,13 +92,22 @@ def load_checkpoint(
     """Restore everything `save_checkpoint` wrote; returns the JSON state (step, sampler state, history)."""
     try:
         state = json.loads((path / "state.json").read_text())
-        model.load_state_dict(load_file(path / "model.safetensors"))
-        ema.load_state_dict(load_file(path / "ema.safetensors"))
-        trainer = load_file(path / "trainer.safetensors")
-    except Exception as err:  # truncated or foreign files: say which checkpoint and what to do
+        weights, ema_weights, trainer = (
+            load_file(path / f"{n}.safetensors") for n in ("model", "ema", "trainer")
+        )
+    except Exception as err:  # truncated or corrupt files (safetensors raises several types)
         raise InputError(
-            f"checkpoint {path} cannot be loaded ({err}); delete it to resume from an older one"
+            f"checkpoint {path} cannot be read ({err}): delete it to resume from the one before"
         ) from err
-    generator.set_state(trainer.pop("rng.torch"))
-    optimizer.load_state_dict(_unflatten_optimizer(trainer, state["optimizer"]))
+    try:
+        model.load_state_dict(weights)
+        ema.load_state_dict(ema_weights)
+        generator.set_state(trainer.pop("rng.torch"))
+        optimizer.load_state_dict(_unflatten_optimizer(trainer, state["optimizer"]))
+    except (RuntimeError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise InputError(
+            f"checkpoint {path} belongs to another model or optimizer ({first}): resume with the settings it "
+            "was trained with, or train afresh in another out=DIR"
+        ) from err
     return state

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from worldmodel.data.clips import ClipSampler
 from worldmodel.errors import InputError
+from worldmodel.io import remove_temporaries
 from worldmodel.objectives import Objective
 from worldmodel.training.checkpoint import checkpoints, load_checkpoint, save_checkpoint
 from worldmodel.training.distributed import DistInfo, all_reduce_mean
@@ -94,6 +95,9 @@ def train(
     ckpt_dir = out_dir / "checkpoints"
     history: dict[str, list] = {"loss": [], "evals": []}
     step, wall_before = 0, 0.0
+    if dist_info.is_main:  # what a killed run was writing when it died
+        remove_temporaries(ckpt_dir)
+        remove_temporaries(out_dir)
     existing = checkpoints(ckpt_dir)
     if existing:
         state = load_checkpoint(existing[-1], model, ema, optimizer, generator)
