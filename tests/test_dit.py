@@ -88,3 +88,30 @@ def test_patch_size_two_round_trips_shapes():
     dit = _perturbed_dit(patch_size=2)
     out = dit(torch.randn(1, 2, 4, 4, 8), torch.rand(1, 2), torch.randn(1, 2, 3))
     assert out.shape == (1, 2, 4, 4, 8)
+
+
+@pytest.mark.parametrize("abs_pos_embed", [False, True])
+def test_only_the_absolute_table_lets_tokens_know_where_they_are(abs_pos_embed):
+    # A uniform frame: with RoPE alone every token sees the same keys and values, so every output is equal;
+    # the sin-cos table makes outputs depend on the position, which absolute-position actions need.
+    dit = _perturbed_dit(abs_pos_embed=abs_pos_embed)
+    out = dit(torch.ones(1, 2, 4, 4, 8), torch.full((1, 2), 0.5), torch.zeros(1, 2, 3))
+    spread = (out - out[:, :, :1, :1]).abs().max()
+    assert (spread > 1e-3) == abs_pos_embed
+
+
+def test_action_points_put_the_target_where_the_tokens_are():
+    from worldmodel.dit.action_map import ActionPointMap
+
+    amap = ActionPointMap([[0, 1]], rows=4, cols=4, hidden_size=1, sigma=0.2)
+    amap.proj.weight.data.fill_(1.0)
+    amap.proj.bias.data.zero_()
+    # x = +0.75 (last column), y = -0.75 (first row): token (row 0, col 3) is index 3
+    feats = amap(torch.tensor([[[0.75, -0.75, 0.0]]]), None)[0, 0, :, 0]
+    assert feats.argmax() == 3 and feats[3] > 0.99 and feats[12] < 1e-3
+    silent = amap(torch.tensor([[[0.75, -0.75, 0.0]]]), torch.tensor([[True]]))
+    assert torch.count_nonzero(silent) == 0
+    with pytest.raises(InputError, match="action_points"):
+        DiTConfig(
+            in_channels=8, grid=(4, 4), action_dim=3, hidden_size=32, num_heads=2, action_points=[[0, 3]]
+        )

@@ -54,8 +54,9 @@ def load_world_model(spec: str, *, reference: Any = None, device: str = "cpu") -
             raise ConfigError(
                 "world model 'copy_last' needs a real world model beside it to copy its protocol"
             )
+        ref = reference.config
         return CopyLastFrameWorldModel(
-            reference.image_size, reference.config.raw_action_dim, reference.config.sim_steps_per_frame
+            reference.image_size, ref.raw_action_dim, ref.sim_steps_per_frame, ref.action_mode
         )
     path = Path(spec)
     if not path.is_dir():

@@ -6,6 +6,8 @@ from types import SimpleNamespace
 
 import torch
 
+from worldmodel.data.actions import step_action_dim
+
 
 class CopyLastFrameWorldModel:
     """Predicts that nothing ever changes: every step returns the last history frame.
@@ -18,11 +20,17 @@ class CopyLastFrameWorldModel:
     name = "copy_last"
 
     def __init__(
-        self, image_size: tuple[int, int], raw_action_dim: int, sim_steps_per_frame: int = 1
+        self,
+        image_size: tuple[int, int],
+        raw_action_dim: int,
+        sim_steps_per_frame: int = 1,
+        action_mode: str = "concat",
     ) -> None:
-        self.config = SimpleNamespace(sim_steps_per_frame=sim_steps_per_frame, raw_action_dim=raw_action_dim)
+        self.config = SimpleNamespace(
+            sim_steps_per_frame=sim_steps_per_frame, raw_action_dim=raw_action_dim, action_mode=action_mode
+        )
         self.image_size = tuple(image_size)
-        self.action_dim = raw_action_dim * sim_steps_per_frame
+        self.action_dim = step_action_dim(raw_action_dim, sim_steps_per_frame, action_mode)
         self.context_frames = 1
         self.device = torch.device("cpu")
         self._last: torch.Tensor | None = None

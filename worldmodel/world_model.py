@@ -1,10 +1,12 @@
 """`WorldModel`: encoder + adapter + DiT + objective behind a reset/step API for batched closed-loop rollouts.
 
 Frames follow LeRobot's convention (float in [0, 1], `[B, T, 3, H, W]`). One world-model step may span several
-simulator steps (`sim_steps_per_frame`); its action is those steps' raw actions concatenated, so
-`action_dim = raw_action_dim * sim_steps_per_frame`. A multi-view model (`dit.num_views > 1`) takes and gives
-its views side by side along the width (view 0 leftmost, `image_size = (H, views * W)`), the same layout as
-its latent grid, so every caller can treat a multi-view frame as one image.
+simulator steps (`sim_steps_per_frame`); with `action_mode="concat"` its action is those steps' raw actions
+concatenated (`action_dim = raw_action_dim * sim_steps_per_frame`), with `"sampled"` (the paper's clips) it is
+the raw action of the step's first sim step (`action_dim = raw_action_dim`); `step_actions` in
+`worldmodel.data.actions` turns per-sim-step actions into either. A multi-view model (`dit.num_views > 1`)
+takes and gives its views side by side along the width (view 0 leftmost, `image_size = (H, views * W)`), the
+same layout as its latent grid, so every caller can treat a multi-view frame as one image.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from worldmodel.adapters import load_adapter, save_adapter
-from worldmodel.data.actions import ActionLayout
+from worldmodel.data.actions import ACTION_MODES, ActionLayout, step_action_dim
 from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import InputError
@@ -44,12 +46,23 @@ class WorldModelConfig:
     sim_steps_per_frame: int = 1
     fps: float = 10.0  # simulator steps per second
     action_layout: dict[str, Any] | None = None  # ActionLayout.to_dict(); None: affine offset/scale only
+    action_mode: str = "concat"  # concat | sampled: how a step's action comes from its sim steps' actions
     meta: dict[str, Any] = field(default_factory=dict)  # provenance: data, recipe, training manifest
     format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.action_mode not in ACTION_MODES:
+            raise InputError(
+                f"action_mode={self.action_mode!r} is unknown: use one of {', '.join(ACTION_MODES)}"
+            )
 
     @property
     def raw_action_dim(self) -> int:
         return len(self.action_offset)
+
+    @property
+    def action_dim(self) -> int:
+        return step_action_dim(self.raw_action_dim, self.sim_steps_per_frame, self.action_mode)
 
 
 class WorldModel(nn.Module):
@@ -73,7 +86,7 @@ class WorldModel(nn.Module):
     # ---- what it expects -------------------------------------------------------------------------------------
     @property
     def action_dim(self) -> int:
-        return self.config.raw_action_dim * self.config.sim_steps_per_frame
+        return self.config.action_dim
 
     @property
     def num_views(self) -> int:
@@ -254,8 +267,9 @@ class WorldModel(nn.Module):
             raise InputError(f"actions batch {actions.shape[0]} != {batch_size} rollouts started by reset()")
         if actions.shape[-1] != self.action_dim:
             raise InputError(
-                f"action dim {actions.shape[-1]} != world model's action_dim {self.action_dim} "
-                f"({self.config.sim_steps_per_frame} sim steps x {self.config.raw_action_dim} raw dims, concatenated)"
+                f"action dim {actions.shape[-1]} != world model's action_dim {self.action_dim} (action_mode "
+                f"{self.config.action_mode!r}, {self.config.sim_steps_per_frame} sim steps per frame, "
+                f"{self.config.raw_action_dim} raw dims): make them with worldmodel.data.actions.step_actions"
             )
         if not torch.isfinite(actions).all():
             raise InputError("actions contain NaN or inf")

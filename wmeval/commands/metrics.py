@@ -87,6 +87,7 @@ def _run_info(cfg: DictConfig, path: Path, wm: WorldModel, data: EvalSet, device
             "dit": {k: wm.config.dit.get(k) for k in ("size", "hidden_size", "depth", "max_frames")},
             "objective": wm.config.objective,
             "sim_steps_per_frame": wm.config.sim_steps_per_frame,
+            "action_mode": wm.config.action_mode,
             "image_size": list(wm.image_size),
         },
         "data": str(cfg.data),

@@ -45,6 +45,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN001
+    # bad clip settings fail before any encoding or training
+    spec = ClipSpec(**OmegaConf.to_container(cfg.clips, resolve=True))
     out = _out_dir(cfg)
     torch.manual_seed(cfg.seed)
     cameras = camera_list(cfg)
@@ -58,7 +60,6 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     latents, mean, std, stats_from = _dit_latents(caches, adapter)
 
     layout = layout_from_config(cfg, np.concatenate([ep["actions"] for ep in train_eps]))
-    spec = ClipSpec(**OmegaConf.to_container(cfg.clips, resolve=True))
     sampler = ClipSampler(
         latents, spec, layout.offset, layout.scale, seed=cfg.seed * 1000 + dist.rank, layout=layout
     )
@@ -87,6 +88,7 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         action_offset=layout.offset,
         action_scale=layout.scale,
         sim_steps_per_frame=spec.sim_steps_per_frame,
+        action_mode=spec.action_mode,
         fps=float(episodes[0].get("fps", 10.0)),
         action_layout=layout.to_dict(),
     )

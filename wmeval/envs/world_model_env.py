@@ -1,8 +1,9 @@
 """`WorldModelEnv`: a world model behind the gymnasium vector-env API, shaped exactly like a real env.
 
 Start states come from the real env itself (reset with the same seeds), so imagined and real rollouts start
-from identical states. The world model advances one frame per `sim_steps_per_frame` actions; between frames
-the env holds the last observation, which matches the rollout loop's `obs_every` protocol. Low-dimensional
+from identical states. The world model advances one frame per `sim_steps_per_frame` actions (made into one
+world-model action by its `action_mode`: concatenated, or the first one sampled); between frames the env holds
+the last observation, which matches the rollout loop's `obs_every` protocol. Low-dimensional
 observations (PushT's `agent_pos`) and success come from a state reader applied to the generated frames: the
 task's own success rule on estimated state.
 """
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 
 from wmeval.errors import WmevalError
 from wmeval.metrics.open_loop import to_model_frames
+from worldmodel.data.actions import step_action_dim, step_actions
 
 StateReader = Callable[[np.ndarray], np.ndarray]  # uint8 frames [N, H, W, 3] -> states [N, S]
 CoverageRule = Callable[[np.ndarray], np.ndarray]  # states [N, S] -> coverage [N] in [0, 1]
@@ -55,10 +57,10 @@ class WorldModelEnv(gym.vector.VectorEnv):
         self.single_action_space = start_env.single_action_space
         self.action_space = start_env.action_space
         raw_dim = int(np.prod(self.single_action_space.shape))
-        if world_model.action_dim != raw_dim * world_model.config.sim_steps_per_frame:
+        if world_model.action_dim != step_action_dim(raw_dim, self.sim_steps_per_frame, self.action_mode):
             raise WmevalError(
-                f"world model action_dim {world_model.action_dim} != env action dim {raw_dim} x "
-                f"{world_model.config.sim_steps_per_frame} sim steps per frame: it was trained for another env"
+                f"world model action_dim {world_model.action_dim} does not fit env action dim {raw_dim} at "
+                f"{self.sim_steps_per_frame} sim steps per frame ({self.action_mode}): it was trained for another env"
             )
         self.frame_shape = self.single_observation_space["pixels"].shape  # (H, W, 3)
         self._buffer: list[np.ndarray] = []
@@ -69,6 +71,10 @@ class WorldModelEnv(gym.vector.VectorEnv):
     @property
     def sim_steps_per_frame(self) -> int:
         return int(self.world_model.config.sim_steps_per_frame)
+
+    @property
+    def action_mode(self) -> str:
+        return str(self.world_model.config.action_mode)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[dict, dict]:
         obs, info = self.start_env.reset(seed=seed, options=options)
@@ -85,7 +91,9 @@ class WorldModelEnv(gym.vector.VectorEnv):
         self._buffer.append(actions)
         self._t += 1
         if len(self._buffer) == self.sim_steps_per_frame:
-            chunk = torch.from_numpy(np.concatenate(self._buffer, axis=1))
+            chunk = torch.from_numpy(
+                step_actions(np.stack(self._buffer, axis=1), self.sim_steps_per_frame, self.action_mode)[:, 0]
+            )
             self._buffer = []
             frames = self.world_model.step(chunk.to(self.world_model.device), num_steps=self.num_steps)
             pixels = self._to_pixels(frames.cpu())

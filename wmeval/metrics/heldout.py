@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from wmeval.errors import ConfigError
 from wmeval.metrics.imagine import encode_strided, open_loop_latents
 from worldmodel import WorldModel
+from worldmodel.data.actions import step_actions
 
 
 @dataclass
@@ -124,7 +125,7 @@ def frame_actions(wm: WorldModel, raw: np.ndarray, frames: int) -> torch.Tensor:
     """Normalised action into each world-model frame [frames, A]; row 0 (nothing led into it) is zeros."""
     k = wm.config.sim_steps_per_frame
     steps = min(frames - 1, len(raw) // k)
-    chunks = torch.as_tensor(np.asarray(raw[: steps * k], np.float32).reshape(steps, -1))
+    chunks = torch.as_tensor(step_actions(np.asarray(raw[: steps * k], np.float32), k, wm.config.action_mode))
     out = torch.zeros(frames, wm.action_dim)
     out[1 : steps + 1] = wm.normalize_actions(chunks).cpu()
     return out

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from wmeval.metrics.open_loop import to_model_frames
 from worldmodel import WorldModel
+from worldmodel.data.actions import step_actions
 
 #: context [B, C, h, w, c], normalised actions [B, k, A], noise [B, k, h, w, c] -> latents [B, k, h, w, c].
 Predictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -90,13 +91,16 @@ def rollout_noise(
     return torch.cat(noise, 1).to(device)
 
 
-def chunk_actions(actions: np.ndarray, k: int, steps: int, start: int = 0) -> np.ndarray:
-    """Raw per-sim-step actions [T, a] -> world-model actions [steps, k * a]: chunk j leads into frame j + 1.
+def chunk_actions(
+    actions: np.ndarray, k: int, steps: int, start: int = 0, mode: str = "concat"
+) -> np.ndarray:
+    """Raw per-sim-step actions [T, a] -> world-model actions [steps, A]: chunk j leads into frame j + 1.
 
-    Chunk j holds `actions[start + j*k : start + (j+1)*k]`, the sim steps between world-model frames.
+    Chunk j comes from `actions[start + j*k : start + (j+1)*k]`, the sim steps between world-model frames,
+    concatenated or (mode `sampled`) only the first (`worldmodel.data.actions.step_actions`).
     """
     block = np.asarray(actions[start : start + steps * k], dtype=np.float32)
-    return block.reshape(steps, -1)
+    return step_actions(block, k, mode)
 
 
 @torch.no_grad()
@@ -130,12 +134,12 @@ def open_loop_latents(
     `latents[i]` are episode i's real latents at world-model stride, `actions[i]` its raw per-step actions.
     Episodes run in batches of `batch_size`; the noise of batch b comes from seed + b, as `WorldModel` would.
     """
-    k = wm.config.sim_steps_per_frame
+    k, mode = wm.config.sim_steps_per_frame, wm.config.action_mode
     outs = []
     starts = range(0, len(latents), batch_size)
     for b, s in enumerate(tqdm(starts, desc="imagine rollouts", disable=not progress, leave=False)):
         ctx = torch.stack([z[:context] for z in latents[s : s + batch_size]]).to(wm.device)
-        raw = [chunk_actions(a, k, horizon, (context - 1) * k) for a in actions[s : s + batch_size]]
+        raw = [chunk_actions(a, k, horizon, (context - 1) * k, mode) for a in actions[s : s + batch_size]]
         act = wm.normalize_actions(torch.as_tensor(np.stack(raw)))
         noise = rollout_noise(len(ctx), horizon, tuple(ctx.shape[2:]), seed + b, wm.device)
         outs.append(imagine_latents(wm, ctx, act, noise, num_steps).cpu())

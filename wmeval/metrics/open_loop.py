@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from worldmodel import WorldModel
+from worldmodel.data.actions import step_actions
 
 #: PSNR of identical images is infinite; capping it keeps averages over episodes meaningful.
 MAX_PSNR = 100.0
@@ -51,12 +52,8 @@ def open_loop_rollouts(
     real = torch.stack(
         [to_model_frames(ep["frames"][: horizon * k + 1 : k], wm.image_size) for ep in episodes]
     )
-    actions = torch.stack(
-        [
-            torch.as_tensor(ep["actions"][: horizon * k], dtype=torch.float32).reshape(horizon, -1)
-            for ep in episodes
-        ]
-    )
+    raw = torch.stack([torch.as_tensor(ep["actions"][: horizon * k], dtype=torch.float32) for ep in episodes])
+    actions = step_actions(raw, k, wm.config.action_mode)
     wm.reset(real[:, :1].to(wm.device), seed=seed)
     imagined = wm.step(actions.to(wm.device), num_steps=num_steps).cpu()
     return {"real": real.numpy(), "imagined": torch.cat((real[:, :1], imagined), 1).numpy()}

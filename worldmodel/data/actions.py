@@ -24,6 +24,26 @@ from worldmodel.errors import InputError
 
 NULL_ACTIONS = ("learned",)
 
+#: How a world-model step spanning k sim steps gets its one action from their k recorded actions.
+ACTION_MODES = ("concat", "sampled")
+
+
+def step_action_dim(raw_dim: int, k: int, mode: str) -> int:
+    """Width of one world-model step's action: k concatenated raw actions, or one sampled raw action."""
+    return raw_dim * k if mode == "concat" else raw_dim
+
+
+def step_actions(raw: np.ndarray | torch.Tensor, k: int, mode: str) -> np.ndarray | torch.Tensor:
+    """Per-sim-step actions `[..., n * k, a]` -> one action per world-model step `[..., n, A]`.
+
+    `concat`: the step's k actions concatenated (A = k * a). `sampled`: the action taken at its first sim
+    step, the step of the frame it leaves (A = a); the rest are dropped, as the paper's clips train it.
+    """
+    if mode not in ACTION_MODES:
+        raise InputError(f"action_mode={mode!r} is unknown: use one of {', '.join(ACTION_MODES)}")
+    steps = raw.reshape(*raw.shape[:-2], raw.shape[-2] // k, k, raw.shape[-1])
+    return steps.reshape(*steps.shape[:-2], -1) if mode == "concat" else steps[..., 0, :]
+
 
 @dataclass
 class ActionLayout:

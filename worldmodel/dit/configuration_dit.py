@@ -34,6 +34,13 @@ class DiTConfig:
     num_views: int = 1  # views are concatenated along width; spatial RoPE gets a view axis when > 1
     max_frames: int = 10  # temporal context window, new frame included (paper: 10)
     rope_base: float = 10000.0
+    # Add the original DiT's fixed 2D sin-cos table to the tokens. RoPE tells attention only relative offsets, so
+    # without it no token knows where it is; actions that are absolute positions (PushT's agent targets) need it.
+    abs_pos_embed: bool = False
+    # Pairs of action dims that are an (x, y) point in [-1, 1] frame coordinates (PushT's targets: one pair per
+    # simulator step of the chunk): each token also gets a Gaussian bump of its distance to each point.
+    action_points: list[list[int]] = field(default_factory=list)
+    action_point_sigma: float = 0.15  # bump width in the same [-1, 1] units (0.15 ~ 7.5% of the frame)
     wide_head: bool = False  # the shallow-wide head for native high-dimensional latents (paper-notes 1.5)
     wide_head_dim: int = 2048
     extra: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +57,16 @@ class DiTConfig:
         h, w = self.grid
         if h % self.patch_size or w % self.patch_size:
             raise InputError(f"latent grid {self.grid} is not divisible by patch_size={self.patch_size}")
+        self.action_points = [list(p) for p in self.action_points]
+        bad = [p for p in self.action_points if len(p) != 2 or not all(0 <= d < self.action_dim for d in p)]
+        if bad:
+            raise InputError(
+                f"action_points {bad} must be pairs of action dims in [0, {self.action_dim}): (x, y) of a point"
+            )
+        if self.action_points and self.num_views != 1:
+            raise InputError(
+                "action_points need a single view: a point has no meaning across side-by-side views"
+            )
         if self.hidden_size % self.num_heads:
             raise InputError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
         if self.head_dim % 4:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from worldmodel.dit.action_map import ActionPointMap
 from worldmodel.dit.configuration_dit import DiTConfig
 from worldmodel.dit.layers import ActionEmbedder, DiTBlock, FinalLayer, TimestepEmbedder, WideHead
-from worldmodel.dit.rope import axis_split, rope_angles, rope_cos_sin, spatial_positions
+from worldmodel.dit.rope import axis_split, rope_angles, rope_cos_sin, sincos_2d, spatial_positions
 
 
 class TemporalKVCache:
@@ -67,12 +68,19 @@ class DiT(nn.Module):
         )
 
         rows, cols = config.tokens_grid
+        self.action_map = (
+            ActionPointMap(config.action_points, rows, cols, dim, config.action_point_sigma)
+            if config.action_points
+            else None
+        )
         num_axes = 2 if config.num_views == 1 else 3
         positions = spatial_positions(rows, cols, config.num_views)
         angles = rope_angles(positions, axis_split(config.head_dim, num_axes), config.rope_base)
         cos, sin = rope_cos_sin(angles)
         self.register_buffer("spatial_cos", cos, persistent=False)
         self.register_buffer("spatial_sin", sin, persistent=False)
+        if config.abs_pos_embed:
+            self.register_buffer("pos_embed", sincos_2d(positions, dim), persistent=False)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -103,8 +111,10 @@ class DiT(nn.Module):
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         """`[B, T, h, w, C]` -> tokens `[B, T, N, dim]`."""
         b, t, h, w, c = x.shape
-        tokens = self.patch_embed(x.reshape(b * t, h, w, c).permute(0, 3, 1, 2))
-        return tokens.flatten(2).transpose(1, 2).reshape(b, t, -1, self.config.hidden_size)
+        tokens = self.patch_embed(x.reshape(b * t, h, w, c).permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)
+        if self.config.abs_pos_embed:
+            tokens = tokens + self.pos_embed
+        return tokens.reshape(b, t, -1, self.config.hidden_size)
 
     def unpatchify(self, out: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """`[B, T, N, p*p*C]` -> `[B, T, h, w, C]`."""
@@ -134,6 +144,8 @@ class DiT(nn.Module):
             start = cache.next_position if cache is not None else 0
             frame_pos = torch.arange(start, start + n_frames, device=x.device)
         tokens = self.patchify(x)
+        if self.action_map is not None:
+            tokens = tokens + self.action_map(actions, action_null)
         t_emb = self.t_embedder(t * 1000.0)
         c = t_emb + self.action_embedder(actions, action_null)  # [B, T, dim]
         t_cos, t_sin = rope_cos_sin(

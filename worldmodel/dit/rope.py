@@ -1,4 +1,5 @@
-"""Rotary position embeddings: axial 2D over the token grid (3D with a view axis) and 1D over time."""
+"""Position embeddings: rotary (axial 2D over the token grid, 3D with a view axis, 1D over time) and the
+original DiT's fixed 2D sin-cos table, for models that need absolute positions in the tokens themselves."""
 
 from __future__ import annotations
 
@@ -55,3 +56,14 @@ def spatial_positions(rows: int, cols: int, num_views: int) -> torch.Tensor:
         return torch.stack((r, c), dim=-1)
     per_view = cols // num_views
     return torch.stack((r, c % per_view, c // per_view), dim=-1)
+
+
+def sincos_2d(positions: torch.Tensor, dim: int, base: float = 10000.0) -> torch.Tensor:
+    """The original DiT's fixed table `[L, dim]` for (row, col) `positions [L, >=2]`: half the channels per axis."""
+    quarter = dim // 4
+    freqs = base ** (-torch.arange(quarter, dtype=torch.float64) / quarter)
+    parts = []
+    for axis in range(2):
+        angles = positions[:, axis, None].double() * freqs[None]
+        parts += [angles.sin(), angles.cos()]
+    return torch.cat(parts, dim=-1).float()
