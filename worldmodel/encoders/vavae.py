@@ -166,9 +166,9 @@ class VAVAEEncoder(FrozenEncoder):
             raw = torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
             raise MissingWeightsError(
-                f"{self.what}: {path} does not load with weights_only=True ({type(err).__name__}); if you trust "
-                "it, re-save just its tensors: torch.save({'state_dict': torch.load(p, weights_only=False)"
-                "['state_dict']}, p)"
+                f"{self.what}: {path} does not load with weights_only=True ({type(err).__name__}): it holds "
+                "more than tensors. If you trust its source, re-save only its 'state_dict' (a dict of tensors) with "
+                "torch.save in a separate, trusted environment, and point checkpoint= at the new file"
             ) from err
         state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
         try:
