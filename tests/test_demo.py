@@ -6,10 +6,11 @@ import shutil
 import pytest
 
 from wmeval.cli import main
-from wmeval.commands.rank import SHIPPED
+from wmeval.shipped import SHIPPED_WORLD_MODEL
 
 pytestmark = pytest.mark.skipif(
-    not (SHIPPED / "world_model.json").is_file(), reason="the shipped world model is not in this checkout"
+    not (SHIPPED_WORLD_MODEL / "world_model.json").is_file(),
+    reason="the shipped world model is not in this checkout",
 )
 
 

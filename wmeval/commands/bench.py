@@ -8,9 +8,9 @@ import torch
 from omegaconf import DictConfig
 
 from wmeval.bench import entries, sampling
-from wmeval.commands.rank import SHIPPED
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, to_json_safe, write_json
+from wmeval.shipped import SHIPPED_WORLD_MODEL
 
 KNOWN = ("kv_cache", "batch_scaling", "train_mfu", "data_stall", "rollout_vs_sim", "cem", "euler_steps")
 SUMMARY_KEYS = ("flatness", "speedup", "ratio", "mfu", "fraction", "fewest_steps_at_best_psnr")
@@ -43,7 +43,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "data_stall": lambda: entries.data_stall(device),
         "rollout_vs_sim": lambda: entries.rollout_vs_sim(device),
         "cem": lambda: sampling.cem_throughput(device, entries.demo_sized_world_model(device)),
-        "euler_steps": lambda: sampling.euler_steps(str(SHIPPED), device, seed=int(cfg.seed)),
+        "euler_steps": lambda: sampling.euler_steps(str(SHIPPED_WORLD_MODEL), device, seed=int(cfg.seed)),
     }
     results: dict[str, Any] = {"profile": cfg.profile, "seed": cfg.seed}
     for name in cfg.entries:

@@ -20,10 +20,10 @@ from wmeval.data.sources import load_data
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, to_json_safe, write_json
 from wmeval.metrics.heldout import EvalSet, build_eval_set, frame_actions
+from wmeval.shipped import SHIPPED_WORLD_MODEL
 from worldmodel import WorldModel
 
 KNOWN = ("video", "pck", "state", "controllability", "idm", "probe")
-SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "pusht_world_model"
 BASELINES = {
     "copy_last": "the last real context frame held for the whole horizon (a model that predicts no change)",
     "reconstruction": "encode -> decode of the real frames: the ceiling no world model on this encoder can beat",
@@ -44,7 +44,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(cfg.seed)
-    wm_path = SHIPPED if str(cfg.wm) == "shipped" else Path(str(cfg.wm))
+    wm_path = SHIPPED_WORLD_MODEL if str(cfg.wm) == "shipped" else Path(str(cfg.wm))
     wm = WorldModel.from_pretrained(wm_path, device=device)
     out = prepare_out_dir(cfg.out, "metrics", overwrite=cfg.overwrite)
     episodes = load_data(

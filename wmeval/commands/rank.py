@@ -17,8 +17,7 @@ from wmeval.io import prepare_out_dir, write_text
 from wmeval.judges.base import OUTCOMES
 from wmeval.rank import load_world_model, rank_policies
 from wmeval.report.ranking import write_ranking_outputs
-
-SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "pusht_world_model"
+from wmeval.shipped import SHIPPED_WORLD_MODEL
 
 
 def resolve_policy_names(env: str, policies: Any) -> list[str]:
@@ -36,11 +35,11 @@ def resolve_policy_names(env: str, policies: Any) -> list[str]:
 def resolve_world_models(specs: list[str], baseline: bool, device: str) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for spec in specs:
-        path = SHIPPED if spec == "shipped" else Path(spec)
+        path = SHIPPED_WORLD_MODEL if spec == "shipped" else Path(spec)
         name = "shipped" if spec == "shipped" else path.name if path.name != "model" else path.parent.name
-        if spec == "shipped" and not (SHIPPED / "world_model.json").is_file():
+        if spec == "shipped" and not (SHIPPED_WORLD_MODEL / "world_model.json").is_file():
             raise ConfigError(
-                f"the shipped world model is missing at {SHIPPED}: reinstall, or pass world_models=[DIR]"
+                f"the shipped world model is missing at {SHIPPED_WORLD_MODEL}: reinstall, or pass world_models=[DIR]"
             )
         models[name] = load_world_model(str(path), device=device)
     if not models:

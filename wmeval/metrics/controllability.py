@@ -98,7 +98,7 @@ def action_error(plan: torch.Tensor, true: torch.Tensor, dims: list[int]) -> tor
     return (plan[..., dims] - true[..., dims]).norm(dim=-1).mean(-1)
 
 
-class _Objective:
+class CandidateObjective:
     """Latent error of candidate actions for a group of windows, one predictor call per evaluation."""
 
     def __init__(self, predict: Predictor, context: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor):
@@ -123,7 +123,7 @@ def _fill(values: torch.Tensor, true: torch.Tensor, dims: list[int]) -> torch.Te
 
 @torch.no_grad()
 def cem(
-    objective: _Objective,
+    objective: CandidateObjective,
     true: torch.Tensor,
     dims: list[int],
     cfg: ControllabilityConfig,
@@ -145,7 +145,7 @@ def cem(
 
 
 def gradient_search(
-    objective: _Objective,
+    objective: CandidateObjective,
     true: torch.Tensor,
     dims: list[int],
     cfg: ControllabilityConfig,
@@ -168,7 +168,7 @@ def gradient_search(
 
 @torch.no_grad()
 def grid_search(
-    objective: _Objective,
+    objective: CandidateObjective,
     true: torch.Tensor,
     dims: list[int],
     cfg: ControllabilityConfig,
@@ -243,7 +243,7 @@ def controllability(
         bar = tqdm(total=len(starts) * len(cfg.methods), desc=f"controllability k={k}", disable=not progress)
         for s in starts:
             sl = slice(s, s + group)
-            objective = _Objective(predict, windows.context[sl], tgt[sl], nz[sl])
+            objective = CandidateObjective(predict, windows.context[sl], tgt[sl], nz[sl])
             with torch.no_grad():
                 base = objective(torch.stack((true[sl], rand[sl]), 1))
             floor.append(base[:, 0])
