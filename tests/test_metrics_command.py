@@ -113,3 +113,23 @@ def test_unknown_metric_is_a_one_line_error(setup, capsys):
     wm, data, root = setup
     assert main(["metrics", f"wm={wm}", f"data={data}", f"out={root / 'bad'}", "metrics=[nope]"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_heldout_all_evaluates_every_episode_as_a_test_set(setup):
+    wm, data, root = setup
+    out = root / "test_set"
+    args = ["metrics", f"wm={wm}", f"data={data}", f"out={out}", "metrics=[video]", "video.metrics=[psnr]"]
+    assert main([*args, "heldout=all", "episodes=4", "horizon=2", "threads=1", "progress=false"]) == 0
+    run = json.loads((out / "metrics.json").read_text())["run"]
+    assert run["episodes"] == [0, 1, 2, 3] and run["train_episodes"] == 0
+    assert run["split"].startswith("every episode of the data (4)")
+
+
+def test_heldout_all_refuses_metrics_that_train(setup, capsys):
+    wm, data, root = setup
+    out = root / "no_train"
+    assert main(["metrics", f"wm={wm}", f"data={data}", f"out={out}", "metrics=[idm]", "heldout=all"]) == 2
+    assert "heldout=all leaves no training episodes" in capsys.readouterr().err
+    assert not out.exists()  # the failed command leaves no empty output directory behind
+    assert main(["metrics", f"wm={wm}", f"data={data}", f"out={out}", "heldout=half"]) == 2
+    assert "heldout='half' must be a number of episodes, all, or null" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from policies.errors import PolicyError
 from wmeval.config_checks import check_override_types, check_required, composition_message
 from wmeval.errors import WmevalError
+from wmeval.io import remove_empty_out_dirs
 from worldmodel.errors import WorldModelError
 
 # Errors whose message is the whole story for the user: printed as one line, exit code 2.
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(COMMANDS[command][0])
         module.run(cfg)
     except USER_ERRORS as err:
+        remove_empty_out_dirs()
         if verbose:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)

@@ -12,7 +12,10 @@ from typing import Any
 from wmeval.errors import WmevalError
 from worldmodel.io import atomic_path
 
-__all__ = ["atomic_path", "prepare_out_dir", "write_json", "write_text"]
+__all__ = ["atomic_path", "prepare_out_dir", "remove_empty_out_dirs", "write_json", "write_text"]
+
+#: directories `prepare_out_dir` created in this process, so a failed command leaves no empty ones behind
+_created_out_dirs: list[Path] = []
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -56,6 +59,7 @@ def prepare_out_dir(out: str | None, command: str, overwrite: bool = False) -> P
                 f"out={path} exists and is not empty: pass overwrite=true to replace it, or choose another out=DIR"
             )
         shutil.rmtree(path)
+    existed = path.is_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -64,7 +68,17 @@ def prepare_out_dir(out: str | None, command: str, overwrite: bool = False) -> P
         ) from err
     if not os.access(path, os.W_OK):
         raise WmevalError(f"out={path} is not writable: choose a writable out=DIR")
+    if not existed:
+        _created_out_dirs.append(path)
     return path
+
+
+def remove_empty_out_dirs() -> None:
+    """After a failed command: remove the output directories it created and never wrote into."""
+    while _created_out_dirs:
+        path = _created_out_dirs.pop()
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def to_json_safe(obj: Any) -> Any:

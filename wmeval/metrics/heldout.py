@@ -38,17 +38,24 @@ class EvalSet:
 
 
 def split_heldout(
-    wm: WorldModel, episodes: list[dict], data: str | Path, heldout: int | None, seed: int
+    wm: WorldModel, episodes: list[dict], data: str | Path, heldout: int | str | None, seed: int
 ) -> tuple[list[dict], list[dict], str]:
-    """The world model's own held-out split when `data` is its training data, else a seeded split."""
+    """The world model's own held-out split when `data` is its training data, else a seeded split.
+
+    `heldout="all"` evaluates every episode in recorded order: a separate test set the model never saw.
+    """
     from wmeval.commands.train import split_episodes
 
+    if heldout == "all":
+        return [], list(episodes), f"every episode of the data ({len(episodes)}): a separate test set"
     meta = wm.config.meta or {}
     trained = meta.get("config", {})
     same = meta.get("data") is not None and _same_path(meta["data"], data)
     if heldout is None and same and "heldout_episodes" in trained:
         train, held = split_episodes(episodes, int(trained["heldout_episodes"]), int(trained.get("seed", 0)))
         return train, held, "the world model's own held-out episodes (its training data, its seeded split)"
+    if isinstance(heldout, str) and not heldout.isdigit():
+        raise ConfigError(f"heldout={heldout!r} must be a number of episodes, all, or null")
     n = int(heldout) if heldout is not None else max(1, len(episodes) // 4)
     train, held = split_episodes(episodes, n, seed)
     return train, held, f"seeded split (seed={seed}): {n} held out, {len(train)} train the IDM and probe"
@@ -62,7 +69,7 @@ def build_eval_set(
     count: int,
     horizon: int,
     context: int,
-    heldout: int | None = None,
+    heldout: int | str | None = None,
     with_train: bool = True,
     num_steps: int | None = None,
     seed: int = 0,
@@ -71,6 +78,11 @@ def build_eval_set(
 ) -> EvalSet:
     """Split, encode (held-out, and training episodes when `with_train`), imagine, decode."""
     train_eps, held, split = split_heldout(wm, episodes, data, heldout, seed)
+    if with_train and not train_eps:
+        raise ConfigError(
+            "heldout=all leaves no training episodes, and the IDM and the success probe train on them: "
+            "pass heldout=N, or metrics= without idm and probe"
+        )
     held = held[:count]
     k = wm.config.sim_steps_per_frame
     room = min((len(ep["actions"]) - 1) // k for ep in held) - (context - 1)
