@@ -19,15 +19,8 @@ from worldmodel.errors import InputError, MissingWeightsError
 TINY = {"image_size": 16, "block_out_channels": (8, 16), "latent_channels": 4, "norm_num_groups": 4}
 
 
-@pytest.fixture(autouse=True)
-def _small_cpu_settings(monkeypatch: pytest.MonkeyPatch):
-    """Tiny models on a shared 2-core machine: oneDNN spends seconds creating kernels per conv shape and a
-    second intra-op thread only adds spin-wait contention. Results are unchanged; only wall time drops."""
-    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny models on a shared 2-core machine: a second intra-op thread only adds spin-wait contention
+pytestmark = pytest.mark.usefixtures("no_onednn", "one_thread")
 
 
 def uint8_frames(n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""Small helpers every encoder family shares: image-size parsing and the one resize they all use."""
+"""Small helpers every encoder family shares: image-size parsing, the one resize they all use, and the latent
+geometry of the families built on a diffusers `AutoencoderKL`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,3 +35,29 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(frames.shape[-2:]) == tuple(size):
         return frames
     return F.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+class AutoencoderKLGeometry:
+    """Sizes of an encoder that runs a diffusers `AutoencoderKL` (`self.vae`) at `self._size` (conv_vae, sd3_vae,
+    vavae): read off the VAE's config, so a loaded checkpoint, not a constructor default, decides the grid."""
+
+    vae: Any
+    _size: tuple[int, int]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def downsample(self) -> int:
+        """Every level but the last halves the resolution."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(self.vae.config.scaling_factor)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        f = self.downsample
+        return (self._size[0] // f, self._size[1] // f, int(self.vae.config.latent_channels))

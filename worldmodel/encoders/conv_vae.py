@@ -23,7 +23,7 @@ import torch
 from diffusers import AutoencoderKL
 
 from worldmodel.encoders.base import Encoder
-from worldmodel.encoders.common import parse_size, resize_frames
+from worldmodel.encoders.common import AutoencoderKLGeometry, parse_size, resize_frames
 from worldmodel.errors import InputError, MissingWeightsError
 from worldmodel.hub import fingerprint_module, resolve_pretrained
 from worldmodel.io import atomic_path
@@ -72,7 +72,7 @@ class ConvVAEConfig:
         )
 
 
-class ConvVAEEncoder(Encoder):
+class ConvVAEEncoder(AutoencoderKLGeometry, Encoder):
     """Wraps an `AutoencoderKL`; see the module docstring for the latent convention."""
 
     name = "conv_vae"
@@ -141,23 +141,6 @@ class ConvVAEEncoder(Encoder):
                 f"{what}: could not load weights from {directory} ({err}): re-save them with save_pretrained"
             ) from err
         return cls(vae=vae.eval(), pretrained=str(pretrained), fingerprint=fingerprint)
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
-    @property
-    def scaling_factor(self) -> float:
-        return float(self.vae.config.scaling_factor)
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        f = self.downsample
-        return (self._size[0] // f, self._size[1] // f, int(self.vae.config.latent_channels))
 
     def set_scaling_factor(self, value: float) -> None:
         """Record the latent scale in the diffusers config, so it is saved with the weights."""

@@ -1,5 +1,6 @@
 """Shared plumbing of the frozen pretrained families (sd3_vae, rae_dinov2, webssl, siglip2, qwen25vl, vjepa2, cosmos,
-vavae): loading, freezing, config round-trips, and the resize + normalise step of the semantic ViTs.
+vavae): loading, freezing, config round-trips, the latent convention of the two VAEs, and the resize + normalise
+step of the semantic ViTs.
 
 Why one base: every family must fail the same way when weights are absent (`resolve_pretrained`: a local directory
 or a Hub id already in the cache, never random weights), stay frozen whatever `train()` is asked (the latent space
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from worldmodel.encoders.base import Encoder
-from worldmodel.encoders.common import parse_size
+from worldmodel.encoders.common import AutoencoderKLGeometry, parse_size, resize_frames
 from worldmodel.errors import InputError, MissingWeightsError
 from worldmodel.hub import fingerprint_module, resolve_pretrained
 
@@ -177,6 +178,45 @@ def check_chunk_size(chunk_size: int) -> int:
     return chunk_size
 
 
+class KLVAEEncoder(AutoencoderKLGeometry, FrozenEncoder):
+    """Frozen `AutoencoderKL` families (sd3_vae, vavae) share one latent convention: frames in [0, 1] ->
+    `x * 2 - 1` -> posterior sample (`latent="sample"`) or mean (`"mode"`) times `scaling_factor`, in chunks of
+    `chunk_size` frames; `decode` undoes it. Subclasses set `vae`, `latent` and `chunk_size`, then `set_size`."""
+
+    latent: str
+    chunk_size: int
+
+    def set_size(self, image_size: int | Sequence[int]) -> None:
+        """Record the input size, refusing one the VAE's downsampling does not divide."""
+        self._size = parse_size(image_size)
+        down = self.downsample
+        if self._size[0] % down or self._size[1] % down:
+            raise InputError(f"{self.what}: image_size {self._size} must be divisible by {down}")
+
+    def encode(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = resize_frames(self.check_frames(frames), self._size)
+        p = self.model_param()
+        x = x.to(device=p.device, dtype=p.dtype) * 2.0 - 1.0
+
+        def one(chunk: torch.Tensor) -> torch.Tensor:
+            dist = self.vae.encode(chunk).latent_dist
+            return dist.sample(generator) if self.latent == "sample" else dist.mode()
+
+        with torch.no_grad():
+            z = chunked(one, x, self.chunk_size) * self.scaling_factor
+        return z.permute(0, 2, 3, 1).float().contiguous()
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        p = self.model_param()
+        z = (
+            self.check_latents(latents).permute(0, 3, 1, 2).to(device=p.device, dtype=p.dtype)
+            / self.scaling_factor
+        )
+        with torch.no_grad():
+            x = chunked(lambda c: self.vae.decode(c).sample, z, self.chunk_size)
+        return ((x.float() + 1.0) * 0.5).clamp(0.0, 1.0)
+
+
 class ViTEncoder(FrozenEncoder):
     """Semantic ViT families: bicubic resize to the model's input size, normalise with its processor's mean/std,
     keep the patch tokens as a `[B, h, w, D]` grid. No pixel decoder: semantic latents decode through an adapter.
@@ -217,6 +257,15 @@ class ViTEncoder(FrozenEncoder):
                 f"{self.what}: image_mean/image_std must be 3 numbers (std > 0), got {mean}, {std}"
             )
         self.image_mean, self.image_std = mean, std
+
+    def load_model(self, model_cls: Any, directory: Path, model_type: str | None = None) -> Any:
+        """`load_hf_model`, refusing a checkpoint whose `model_type` is not `model_type` when one is given:
+        transformers only warns when a checkpoint of another architecture loads into `model_cls`."""
+        model = load_hf_model(model_cls, directory, self.what)
+        kind = getattr(model.config, "model_type", "")
+        if model_type is not None and kind != model_type:
+            raise InputError(f"{self.what}: {directory} holds a '{kind}' model, not {model_type}")
+        return model
 
     @property
     def has_decoder(self) -> bool:

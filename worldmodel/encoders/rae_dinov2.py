@@ -18,8 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from worldmodel.encoders.frozen import ViTEncoder, load_hf_model
-from worldmodel.errors import InputError
+from worldmodel.encoders.frozen import ViTEncoder
 
 
 class RAEDinov2Encoder(ViTEncoder):
@@ -42,12 +41,8 @@ class RAEDinov2Encoder(ViTEncoder):
 
         super().__init__(pretrained, dtype)
         directory = self.resolve()
-        model = load_hf_model(Dinov2WithRegistersModel, directory, self.what)
+        model = self.load_model(Dinov2WithRegistersModel, directory, "dinov2_with_registers")
         cfg = model.config
-        if getattr(cfg, "model_type", "") != "dinov2_with_registers":
-            raise InputError(
-                f"{self.what}: {directory} holds a '{cfg.model_type}' model, not dinov2_with_registers"
-            )
         # RAE: keep the normalisation, drop the learned affine
         model.layernorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps, elementwise_affine=False)
         self.model = model

@@ -21,14 +21,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
-from worldmodel.encoders.common import parse_size, resize_frames
-from worldmodel.encoders.frozen import FrozenEncoder, check_chunk_size, chunked
+from worldmodel.encoders.frozen import KLVAEEncoder, check_chunk_size
 from worldmodel.errors import InputError, MissingWeightsError
 
 
-class SD3VAEEncoder(FrozenEncoder):
+class SD3VAEEncoder(KLVAEEncoder):
     """Frozen SD3 `AutoencoderKL`; see the module docstring for the latent convention."""
 
     name = "sd3_vae"
@@ -65,51 +62,8 @@ class SD3VAEEncoder(FrozenEncoder):
             raise MissingWeightsError(
                 f"{self.what}: could not load AutoencoderKL from {folder} ({err})"
             ) from err
-        self._size = parse_size(image_size)
-        down = self.downsample
-        if self._size[0] % down or self._size[1] % down:
-            raise InputError(f"{self.what}: image_size {self._size} must be divisible by {down}")
+        self.set_size(image_size)
         self.finish_loading(fingerprint)
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
-    @property
-    def scaling_factor(self) -> float:
-        return float(self.vae.config.scaling_factor)
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        f = self.downsample
-        return (self._size[0] // f, self._size[1] // f, int(self.vae.config.latent_channels))
-
-    def encode(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = resize_frames(self.check_frames(frames), self._size)
-        p = self.model_param()
-        x = x.to(device=p.device, dtype=p.dtype) * 2.0 - 1.0
-
-        def one(chunk: torch.Tensor) -> torch.Tensor:
-            dist = self.vae.encode(chunk).latent_dist
-            return dist.sample(generator) if self.latent == "sample" else dist.mode()
-
-        with torch.no_grad():
-            z = chunked(one, x, self.chunk_size) * self.scaling_factor
-        return z.permute(0, 2, 3, 1).float().contiguous()
-
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        p = self.model_param()
-        z = (
-            self.check_latents(latents).permute(0, 3, 1, 2).to(device=p.device, dtype=p.dtype)
-            / self.scaling_factor
-        )
-        with torch.no_grad():
-            x = chunked(lambda c: self.vae.decode(c).sample, z, self.chunk_size)
-        return ((x.float() + 1.0) * 0.5).clamp(0.0, 1.0)
 
     def options(self) -> dict[str, Any]:
         return {"image_size": list(self._size), "latent": self.latent}

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from worldmodel.encoders.frozen import ViTEncoder, load_hf_model
+from worldmodel.encoders.frozen import ViTEncoder
 from worldmodel.errors import InputError
 
 SUPPORTED = ("siglip", "siglip_vision_model")
@@ -56,7 +56,7 @@ class SigLIP2Encoder(ViTEncoder):
                     f"{self.what}: {directory} holds a '{kind}' model; expected one of {', '.join(SUPPORTED)} "
                     "(a fixed-resolution SigLIP / SigLIP 2 checkpoint such as google/siglip2-so400m-patch14-224)"
                 )
-        model = load_hf_model(SiglipVisionModel, directory, self.what)
+        model = self.load_model(SiglipVisionModel, directory)
         tower = model.vision_model
         if getattr(tower, "use_head", False):
             tower.use_head = False  # the pooled output is never used

@@ -35,8 +35,7 @@ from typing import Any
 
 import torch
 
-from worldmodel.encoders.common import parse_size, resize_frames
-from worldmodel.encoders.frozen import FrozenEncoder, check_chunk_size, chunked
+from worldmodel.encoders.frozen import KLVAEEncoder, check_chunk_size
 from worldmodel.errors import InputError, MissingWeightsError
 
 DEFAULT_FILE = "vavae-imagenet256-f16d32-dinov2.pt"
@@ -135,7 +134,7 @@ def find_checkpoint(directory: Path, checkpoint: str | None, what: str) -> Path:
     return found[0]
 
 
-class VAVAEEncoder(FrozenEncoder):
+class VAVAEEncoder(KLVAEEncoder):
     """Frozen VA-VAE as a diffusers `AutoencoderKL` loaded from the LDM checkpoint (see module docstring)."""
 
     name = "vavae"
@@ -185,40 +184,13 @@ class VAVAEEncoder(FrozenEncoder):
         if result.missing_keys or result.unexpected_keys:
             bad = ", ".join(sorted(result.missing_keys + result.unexpected_keys)[:4])
             raise MissingWeightsError(f"{self.what}: {path} does not map onto the VAE ({bad}, ...)")
-        self._size = parse_size(image_size)
-        down = 2 ** (len(arch["block_out_channels"]) - 1)
-        if self._size[0] % down or self._size[1] % down:
-            raise InputError(f"{self.what}: image_size {self._size} must be divisible by {down}")
-        self.down = down
+        self.set_size(image_size)
         self.finish_loading(fingerprint)
 
     @property
-    def image_size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        return (self._size[0] // self.down, self._size[1] // self.down, int(self.vae.config.latent_channels))
-
-    def encode(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = resize_frames(self.check_frames(frames), self._size)
-        p = self.model_param()
-        x = x.to(device=p.device, dtype=p.dtype) * 2.0 - 1.0
-
-        def one(chunk: torch.Tensor) -> torch.Tensor:
-            dist = self.vae.encode(chunk).latent_dist
-            return dist.sample(generator) if self.latent == "sample" else dist.mode()
-
-        with torch.no_grad():
-            z = chunked(one, x, self.chunk_size)
-        return z.permute(0, 2, 3, 1).float().contiguous()
-
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        p = self.model_param()
-        z = self.check_latents(latents).permute(0, 3, 1, 2).to(device=p.device, dtype=p.dtype)
-        with torch.no_grad():
-            x = chunked(lambda c: self.vae.decode(c).sample, z, self.chunk_size)
-        return ((x.float() + 1.0) * 0.5).clamp(0.0, 1.0)
+    def scaling_factor(self) -> float:
+        """1: latents are unscaled (LightningDiT's per-channel `latents_stats.pt` is not applied, as in the seed)."""
+        return 1.0
 
     def options(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint, "image_size": list(self._size), "latent": self.latent}

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from worldmodel.encoders.frozen import ViTEncoder, load_hf_model
+from worldmodel.encoders.frozen import ViTEncoder
 from worldmodel.errors import InputError
 
 
@@ -61,7 +61,7 @@ class VJEPA2Encoder(ViTEncoder):
 
         super().__init__(pretrained, dtype)
         directory = self.resolve()
-        full = load_hf_model(VJEPA2Model, directory, self.what)
+        full = self.load_model(VJEPA2Model, directory)
         cfg = full.config
         self.model = full.encoder  # the predictor only serves JEPA training
         self.setup_input(

@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from worldmodel.encoders.frozen import ViTEncoder, load_hf_model
-from worldmodel.errors import InputError
+from worldmodel.encoders.frozen import ViTEncoder
 
 
 class WebSSLEncoder(ViTEncoder):
@@ -38,10 +37,8 @@ class WebSSLEncoder(ViTEncoder):
 
         super().__init__(pretrained, dtype)
         directory = self.resolve()
-        model = load_hf_model(Dinov2Model, directory, self.what)
+        model = self.load_model(Dinov2Model, directory, "dinov2")
         cfg = model.config
-        if getattr(cfg, "model_type", "") != "dinov2":
-            raise InputError(f"{self.what}: {directory} holds a '{cfg.model_type}' model, not dinov2")
         self.model = model
         self.num_prefix = 1 + int(getattr(cfg, "num_register_tokens", 0) or 0)
         self.setup_input(
