@@ -146,12 +146,23 @@ def test_single_view_weights_move_to_a_two_view_model(recorded, tmp_path) -> Non
     summary = json.loads((multi / "train_summary.json").read_text())
     init = summary["init_from"]
     assert init["loaded"] > 0 and init["skipped_shape"] == [] and init["missing_in_source"] == []
+    assert init["trained_before"]["steps"] == 2 and init["trained_before"]["data"] == str(data)
     assert summary["camera_keys"] == CAMERAS and (multi / "latents_view1.h5").is_file()
     config = json.loads((multi / "model" / "world_model.json").read_text())
     assert config["dit"]["num_views"] == 2 and np.isfinite(config["meta"]["heldout"]["psnr_model"])
+    assert config["meta"]["steps"] == 3 and config["meta"]["total_steps"] == 5  # 2 before the warm start
 
     before = load_file(single / "model" / "dit.safetensors")
     after = load_file(multi / "checkpoints" / "step_00000003" / "model.safetensors")
     frozen = [k for k in after if k.startswith(("spatial_blocks.", "temporal_blocks."))]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # held still while frozen
     assert not torch.equal(before["action_embedder.proj.weight"], after["action_embedder.proj.weight"])
+
+    # resumed, the run keeps the lineage its first snapshot recorded, even when the source has changed since
+    (single / "model" / "world_model.json").unlink()
+    resumed = [*args[:-2], "optim.steps=4", "optim.freeze_backbone_steps=3", "resume=true"]
+    assert main(resumed) == 0
+    meta = json.loads((multi / "model" / "world_model.json").read_text())["meta"]
+    assert (
+        meta["steps"] == 4 and meta["total_steps"] == 6 and meta["init_from"]["trained_before"]["steps"] == 2
+    )

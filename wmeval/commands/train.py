@@ -8,6 +8,7 @@ multi-view DiT; `init_from=` starts from another run's matching weights (e.g. si
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from worldmodel.objectives import build_objective, objective_config
 from worldmodel.training import TrainConfig, cleanup_distributed, setup_distributed, train
 from worldmodel.training.checkpoint import checkpoints
 from worldmodel.training.init_from import load_matching_weights
+from worldmodel.world_model import CONFIG_NAME
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -118,6 +120,8 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
             if state_reader is not None:
                 metrics.update(open_loop_state_errors(rollouts, state_reader))
         wm_config.meta = {**_manifest(cfg, dist, train_eps, heldout, step, history, metrics), **extra}
+        before = (init or {}).get("trained_before") or {}
+        wm_config.meta["total_steps"] = step + before.get("total_steps", 0)
         wm.save_pretrained(out / "model")
         return metrics
 
@@ -248,17 +252,47 @@ def _init_from(cfg: DictConfig, model: DiT, out: Path) -> dict[str, Any] | None:
     if not cfg.init_from:
         return None
     if checkpoints(out / "checkpoints"):
-        return {"source": str(cfg.init_from), "note": "not applied: resumed from this run's own checkpoint"}
+        # the warm start's lineage stays what the run's first snapshot recorded, whatever the source is now
+        first = _read_meta(out / "model" / CONFIG_NAME).get("init_from") or {}
+        return {
+            **first,
+            "source": str(cfg.init_from),
+            "note": "not applied: resumed from this run's own checkpoint",
+        }
     try:
         report = load_matching_weights(model, cfg.init_from)
     except WorldModelError as err:
         raise WmevalError(str(err)) from err
+    report["trained_before"] = _lineage(Path(report["source"]).parent / CONFIG_NAME)
     skipped = report["skipped_shape"] + report["missing_in_source"]
     print(
         f"init_from: loaded {report['loaded']} tensors from {report['source']}; "
         f"kept fresh: {', '.join(skipped) if skipped else 'none'}"
     )
     return report
+
+
+def _lineage(config_path: Path) -> dict[str, Any] | None:
+    """How the warm-start source was trained (steps, data, wall time, and its own source in turn), so that a
+    continued model's manifest still says everything that made it; None when the source has no manifest."""
+    meta = _read_meta(config_path)
+    if not isinstance(meta.get("steps"), int):
+        return None
+    before = (meta.get("init_from") or {}).get("trained_before")
+    return {
+        "steps": meta["steps"],
+        "total_steps": meta["steps"] + (before or {}).get("total_steps", 0),
+        "data": meta.get("data"),
+        "wall_s": meta.get("wall_s"),
+        "trained_before": before,
+    }
+
+
+def _read_meta(config_path: Path) -> dict[str, Any]:
+    """The training manifest (`meta`) of a saved world model's config; empty when there is none."""
+    if not config_path.is_file():
+        return {}
+    return json.loads(config_path.read_text()).get("meta") or {}
 
 
 def _latent_cache(cfg: DictConfig, out: Path, episodes: list[dict], encoder, dist, camera: str, views: int):  # noqa: ANN001, ANN202
