@@ -115,3 +115,38 @@ def test_action_points_put_the_target_where_the_tokens_are():
         DiTConfig(
             in_channels=8, grid=(4, 4), action_dim=3, hidden_size=32, num_heads=2, action_points=[[0, 3]]
         )
+
+
+def test_subgrid_bumps_say_where_in_the_token_a_point_lies():
+    from worldmodel.dit.action_map import ActionPointMap
+
+    amap = ActionPointMap([[0, 1]], rows=4, cols=4, hidden_size=1, sigma=0.2, subgrid=2, fine_sigma=0.05)
+    # two targets inside token (row 0, col 3), which spans x in [0.5, 1] and y in [-1, -0.5]
+    left_top, right_bottom = torch.tensor([[[0.625, -0.875, 0.0]]]), torch.tensor([[[0.875, -0.625, 0.0]]])
+    tokens_xy = amap.sub_xy.flatten(0, 1)
+    for target, cell in ((left_top, 0), (right_bottom, 3)):
+        fine = amap._bumps(tokens_xy, target[..., :2].reshape(1, 1, 1, 2), amap.fine_sigma, None)
+        fine = fine.reshape(16, 4)  # tokens x positions inside the token
+        assert fine.argmax() == 3 * 4 + cell and fine[3, cell] > 0.99  # token 3, that quarter of it
+    # the coarse bumps alone cannot tell the two apart: both are equally far from the token's centre
+    coarse = [
+        amap._bumps(amap.token_xy, t[..., :2].reshape(1, 1, 1, 2), amap.sigma, None)
+        for t in (left_top, right_bottom)
+    ]
+    assert torch.allclose(coarse[0][..., 3, 0], coarse[1][..., 3, 0])
+
+
+def test_subgrid_path_starts_at_zero_so_a_warm_start_keeps_its_source_function():
+    points = {"action_points": [[0, 1]], "abs_pos_embed": True}
+    source = _perturbed_dit(**points)
+    torch.manual_seed(1)
+    warm = DiT(DiTConfig(**{**source.config.to_dict(), "action_point_subgrid": 4}))
+    missing = warm.load_state_dict(source.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["action_map.fine_proj.bias", "action_map.fine_proj.weight"]
+    x, t = torch.randn(2, 3, 4, 4, 8), torch.rand(2, 3)
+    actions = torch.rand(2, 3, 3) * 2 - 1
+    torch.testing.assert_close(warm(x, t, actions), source(x, t, actions))
+    with pytest.raises(InputError, match="action_point_subgrid"):
+        DiTConfig(
+            in_channels=8, grid=(4, 4), action_dim=3, hidden_size=32, num_heads=2, action_point_subgrid=-1
+        )

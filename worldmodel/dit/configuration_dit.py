@@ -41,6 +41,10 @@ class DiTConfig:
     # simulator step of the chunk): each token also gets a Gaussian bump of its distance to each point.
     action_points: list[list[int]] = field(default_factory=list)
     action_point_sigma: float = 0.15  # bump width in the same [-1, 1] units (0.15 ~ 7.5% of the frame)
+    # > 0: each token also gets each point's bump sampled at subgrid x subgrid positions inside its own patch,
+    # with the narrower fine sigma, so that where in the patch the point lies is an input (see action_map.py)
+    action_point_subgrid: int = 0
+    action_point_fine_sigma: float = 0.06
     wide_head: bool = False  # the shallow-wide head for native high-dimensional latents (paper-notes 1.5)
     wide_head_dim: int = 2048
     extra: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +71,8 @@ class DiTConfig:
             raise InputError(
                 "action_points need a single view: a point has no meaning across side-by-side views"
             )
+        if self.action_point_subgrid < 0:
+            raise InputError(f"action_point_subgrid={self.action_point_subgrid} must be >= 0 (0: off)")
         if self.hidden_size % self.num_heads:
             raise InputError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
         if self.head_dim % 4:

@@ -69,7 +69,15 @@ class DiT(nn.Module):
 
         rows, cols = config.tokens_grid
         self.action_map = (
-            ActionPointMap(config.action_points, rows, cols, dim, config.action_point_sigma)
+            ActionPointMap(
+                config.action_points,
+                rows,
+                cols,
+                dim,
+                config.action_point_sigma,
+                config.action_point_subgrid,
+                config.action_point_fine_sigma,
+            )
             if config.action_points
             else None
         )
@@ -100,6 +108,9 @@ class DiT(nn.Module):
         for block in [*self.spatial_blocks, *self.temporal_blocks]:
             nn.init.zeros_(block.adaLN_modulation[-1].weight)
             nn.init.zeros_(block.adaLN_modulation[-1].bias)
+        if self.action_map is not None and self.action_map.fine_proj is not None:
+            nn.init.zeros_(self.action_map.fine_proj.weight)  # a warm start begins at its source's function
+            nn.init.zeros_(self.action_map.fine_proj.bias)
         final = self.head.final if isinstance(self.head, WideHead) else self.head
         for layer in (final.adaLN_modulation[-1], final.linear):
             nn.init.zeros_(layer.weight)
