@@ -10,7 +10,7 @@ A token covers a whole patch (8x8 pixels of PushT's 64x64 frame: the agent is a 
 a bump sampled at token centres says only roughly where in the patch a target lies. With `subgrid > 0` each
 token also sees each point's bump sampled at `subgrid x subgrid` positions inside its own patch, with the
 narrower `fine_sigma` (about the agent's radius): the sub-token offset is then an input, not something the
-network must infer from neighbouring tokens (measured: with centre bumps only, a tiny DiT after 4,000 CPU steps
+network must infer from neighbouring tokens (measured: with centre bumps only, a tiny DiT after 4,500 CPU steps
 still erased the agent instead of drawing it at the commanded target). That projection starts at zero, so a
 model warm-started from one without it (`init_from`) begins exactly where that model was.
 """
