@@ -86,3 +86,37 @@ def test_a_saved_lerobot_policy_ranks_unchanged_in_both_worlds(tmp_path):
     report = json.loads((out / "report.json").read_text())
     names = [p["name"] for p in report["outcomes"][wm.split("/")[-1]]["coverage"]["policies"]]
     assert names[0] == f"lerobot:{tmp_path / 'policy'}"
+
+
+def test_rank_saves_every_world_as_a_lerobot_dataset_with_paired_start_states(tmp_path):
+    from wmeval.data.lerobot_episodes import load_episodes
+
+    wm = pusht_shaped_world_model(tmp_path / "wm")
+    out = tmp_path / "rank"
+    args = ["policies=[pusht/expert@image,pusht/idle@image]", "episodes=2", "max_steps=7", "num_envs=2"]
+    assert (
+        main(["rank", f"world_models=[{wm}]", *args, "n_boot=5", "rerun=off", "progress=false", f"out={out}"])
+        == 0
+    )
+
+    worlds = {p.name for p in (out / "rollouts").iterdir()}
+    assert worlds == {"real", "wm"}  # the copy-last baseline's frames are its start frame, repeated
+    real = load_episodes(out / "rollouts" / "real", progress=False)
+    imagined = load_episodes(out / "rollouts" / "wm", progress=False)
+    assert [e["policy"] for e in imagined] == ["pusht/expert@image"] * 2 + ["pusht/idle@image"] * 2
+    assert [e["seed"] for e in imagined] == [e["seed"] for e in real] == [0, 1, 0, 1]
+    for r, i in zip(real, imagined, strict=True):
+        assert i["frames"].shape == (r["length"] + 1, 96, 96, 3)
+        # an imagined episode names the real state it started from, not its own estimate of it
+        assert i["meta"]["start_state"] == pytest.approx(r["states"][0].tolist(), abs=1e-3)
+        assert r["meta"]["start_state"] == pytest.approx(r["states"][0].tolist(), abs=1e-3)
+    manifest = json.loads((out / "rollouts" / "wm" / "meta" / "wmeval_record.json").read_text())
+    assert (
+        manifest["checkpoint"] == str(wm) and manifest["world"] == "wm" and "estimated" in manifest["states"]
+    )
+    assert manifest["seed"] == 0 and "torch" in manifest["versions"]
+    report = json.loads((out / "report.json").read_text())
+    saved = {p["policy"].split(" in ")[0]: p["max_coverage_mean"] for p in manifest["policies"]}
+    assert saved == pytest.approx(
+        {p["name"]: p["imagined_success"] for p in report["outcomes"]["wm"]["coverage"]["policies"]}
+    )

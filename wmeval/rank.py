@@ -34,6 +34,7 @@ class RankResult:
         default_factory=dict
     )  # wm -> outcome -> ranking block
     timings_s: dict[str, float] = field(default_factory=dict)
+    fps: int = 10  # the real env's control rate, which saved rollouts keep
 
 
 def episode_outcomes(rollouts: Rollouts, outcome: str) -> np.ndarray:
@@ -96,6 +97,7 @@ def rank_policies(
 
     started = time.perf_counter()
     real_env = make_env(env, num_envs=batch, max_episode_steps=max_steps)
+    result.fps = int(real_env.metadata.get("render_fps", result.fps))
     for name, policy in policies.items():
         torch.manual_seed(seed)
         result.real[name] = rollout(

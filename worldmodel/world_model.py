@@ -72,6 +72,7 @@ class WorldModel(nn.Module):
         super().__init__()
         self.config = config
         self.encoder, self.adapter, self.dit = encoder, adapter, dit
+        self.directory: Path | None = None  # where `from_pretrained` read it from (provenance for outputs)
         rows, cols = dit.config.tokens_grid
         self.objective = build_objective(config.objective, rows * cols, dit.config.in_channels)
         self.register_buffer("latent_mean", torch.tensor(config.latent_mean, dtype=torch.float32))
@@ -325,6 +326,7 @@ class WorldModel(nn.Module):
             )
         dit.load_state_dict(state)
         model = cls(config, encoder, adapter, dit)
+        model.directory = directory
         return model.to(device).eval()
 
 

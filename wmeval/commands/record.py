@@ -7,8 +7,6 @@ renamed onto `out` only at the end, so a failure or Ctrl-C leaves nothing half-w
 from __future__ import annotations
 
 import json
-import logging
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -60,18 +58,6 @@ def _variant(name: str) -> str:
     return "image" if name.endswith("@image") else "state"
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("lerobot", "gymnasium", "gym-pusht", "torch", "wmeval"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     from policies.registry import make_policy
     from wmeval.envs import KNOWN_ENVS, make_env
@@ -93,25 +79,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     env = make_env(str(cfg.env), min(num_envs, episodes), max_episode_steps=max_steps)
     seed = int(cfg.seed)
     policies = [make_policy(n, seed=seed * 1000 + m) for m, n in enumerate(names)]  # fail before any work
-    logging.getLogger("lerobot").setLevel(logging.WARNING)
-    import datasets
-
-    datasets.disable_progress_bars()  # one progress bar (ours), not one per saved episode
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
-    from wmeval.data.lerobot_writer import EPISODES_FILE, RECORD_FILE, pusht_features, write_rollouts
+    from wmeval.data.lerobot_writer import (
+        EPISODES_FILE,
+        RECORD_FILE,
+        create_dataset,
+        package_versions,
+        write_rollouts,
+    )
 
     summaries = []
     started = time.time()
     try:
         with atomic_path(out) as tmp:
-            dataset = LeRobotDataset.create(
-                repo_id=str(cfg.repo_id),
-                fps=int(env.metadata.get("render_fps", 10)),
-                features=pusht_features(use_videos=cfg.storage == "video"),
-                root=tmp,
-                robot_type="pusht",
-                use_videos=cfg.storage == "video",
+            dataset = create_dataset(
+                tmp, str(cfg.repo_id), int(env.metadata.get("render_fps", 10)), cfg.storage == "video"
             )
             sidecar = tmp / EPISODES_FILE
             bar = tqdm(total=len(names) * episodes, desc="record", unit="episode", disable=not cfg.progress)
@@ -141,7 +122,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 "storage": str(cfg.storage),
                 "row_layout": "T+1 rows per episode; the last holds the final observation (is_final_observation)",
                 "seconds": round(time.time() - started, 1),
-                "versions": _versions(),
+                "versions": package_versions(),
             }
             (tmp / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
     finally:

@@ -9,6 +9,8 @@ success, is kept for world models and judges): row t holds observation t, the ac
 from __future__ import annotations
 
 import json
+import logging
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,37 @@ def pusht_features(image_shape: tuple[int, int, int] = (96, 96, 3), use_videos: 
         "coverage": {"dtype": "float32", "shape": (1,), "names": None},
         "is_final_observation": {"dtype": "bool", "shape": (1,), "names": None},
     }
+
+
+def create_dataset(root: Path, repo_id: str, fps: int, use_videos: bool = False) -> Any:
+    """An empty PushT-layout LeRobotDataset at `root` (which must not exist yet), quiet while it is written."""
+    logging.getLogger("lerobot").setLevel(logging.WARNING)
+    import datasets
+
+    datasets.disable_progress_bars()  # one progress bar (ours), not one per saved episode
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    return LeRobotDataset.create(
+        repo_id=repo_id,
+        fps=fps,
+        features=pusht_features(use_videos=use_videos),
+        root=root,
+        robot_type="pusht",
+        use_videos=use_videos,
+    )
+
+
+def package_versions() -> dict[str, str]:
+    """Versions that decide what a recorded episode looks like, for the dataset's manifest."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("lerobot", "gymnasium", "gym-pusht", "torch", "wmeval"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
 
 
 def add_episode(dataset: Any, episode: dict[str, Any], task: str) -> None:
@@ -71,17 +104,30 @@ def add_episode(dataset: Any, episode: dict[str, Any], task: str) -> None:
     dataset.save_episode()
 
 
-def write_rollouts(dataset: Any, rollouts: Rollouts, task: str, extra: dict[str, Any], sidecar: Path) -> None:
-    """Append every episode of `rollouts` and one JSON line per episode to the sidecar."""
+def write_rollouts(
+    dataset: Any,
+    rollouts: Rollouts,
+    task: str,
+    extra: dict[str, Any],
+    sidecar: Path,
+    start_states: np.ndarray | None = None,
+) -> None:
+    """Append every episode of `rollouts` and one JSON line per episode to the sidecar.
+
+    Each line names the episode's start state: `start_states [N, S]` when given (an imagined rollout's own
+    first state is only an estimate of the real one it started from), else the episode's first state.
+    """
     with open(sidecar, "a") as f:
         for i in range(rollouts.num_episodes):
             ep = rollouts.episode(i)
             index = dataset.meta.total_episodes
             add_episode(dataset, ep, task)
+            start = start_states[i] if start_states is not None else ep["states"][0]
             line = {
                 "episode_index": index,
                 "policy": task,
                 "seed": ep["seed"],
+                "start_state": np.asarray(start, float).round(4).tolist(),
                 "success": ep["success"],
                 "length": ep["length"],
                 "max_coverage": float(np.max(ep["coverage"])),

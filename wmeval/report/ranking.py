@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from wmeval.io import to_json_safe, write_json
-from wmeval.rank import RankResult
+from wmeval.rank import JUDGES, RankResult
 from wmeval.report import plots
 from wmeval.report.episodes import episodes_from_rollouts
 from wmeval.report.markdown import write_report
@@ -66,7 +66,8 @@ def build_report(
 def write_ranking_outputs(
     out: Path, result: RankResult, world_models: dict[str, Any], cfg: DictConfig, timings: dict[str, float]
 ) -> dict[str, Any]:
-    """`report.json` (and its alias `ranking.json`), the resolved config, plots, report.md/html, rollouts.rrd."""
+    """`report.json` (and its alias `ranking.json`), the resolved config, plots, report.md/html, rollouts.rrd,
+    and with `save_rollouts` every rollout as a LeRobotDataset per world under `rollouts/`."""
     report = build_report(result, world_models, cfg.outcome, cfg.seed, timings)
     report["timings_s"]["total"] = report["timings_s"].get("total") or sum(
         v for k, v in report["timings_s"].items() if k != "total"
@@ -92,6 +93,21 @@ def write_ranking_outputs(
         "real vs imagined frames": plots.frame_grid(out / "frames.png", views),
     }
     write_report(out, report, figures)
+    if cfg.save_rollouts:
+        from wmeval.data.rollout_datasets import save_rank_rollouts
+
+        saved = save_rank_rollouts(  # not the baseline's: its frames are the start frame, repeated
+            out / "rollouts",
+            result.real,
+            {n: r for n, r in result.imagined.items() if n != BASELINE},
+            checkpoints={n: str(getattr(wm, "directory", None) or n) for n, wm in world_models.items()},
+            judges=JUDGES,
+            env=cfg.env,
+            seed=cfg.seed,
+            fps=result.fps,
+            progress=cfg.progress,
+        )
+        print("rollouts saved as LeRobotDatasets: " + ", ".join(str(p) for p in saved.values()))
     if cfg.rerun == "save":
         from wmeval.report.rerun import log_rollouts
 
