@@ -195,3 +195,39 @@ def test_trajectory_probe_errors(tmp_path):
         probe.score([Episode(_frames())])
     with pytest.raises(JudgeError, match="does not exist"):
         TrajectoryProbe.load(tmp_path / "missing.safetensors")
+
+
+# ---------------------------------------------------------------------------------- readability
+
+
+def test_readability_is_calibrated_on_real_frames_and_counts_only_generated_frames():
+    from wmeval.judges.readability import judge_readability
+    from wmeval.rollout import Rollouts
+
+    def rollouts(spreads: list[list[int]], lengths: list[int]) -> Rollouts:
+        # each frame's pixel value is the spread the fake reader reports for it
+        s = np.asarray(spreads, dtype=np.uint8)
+        n, t = s.shape
+        return Rollouts(
+            actions=np.zeros((n, t - 1, 2)),
+            coverage=np.zeros((n, t)),
+            step_success=np.zeros((n, t - 1), bool),
+            success=np.zeros(n, bool),
+            lengths=np.asarray(lengths),
+            seeds=np.arange(n),
+            frames=np.broadcast_to(s[:, :, None, None, None], (n, t, 2, 2, 3)).copy(),
+        )
+
+    def spread(frames: np.ndarray) -> np.ndarray:
+        return frames[:, 0, 0, 0].astype(float)
+
+    real = {"a": rollouts([[10, 99, 12, 99, 11]] * 2, [4, 4])}  # odd steps are held frames: never read
+    imagined = {
+        "good": {"a": rollouts([[10, 0, 11, 0, 12], [12, 0, 12, 0, 12]], [4, 4])},
+        # episode 2 ended after step 1: its later frames (all unreadable) are padding and do not count
+        "bad": {"a": rollouts([[10, 0, 50, 0, 60], [12, 0, 90, 0, 90]], [4, 1])},
+    }
+    out = judge_readability(real, imagined, spread, every=2, quantile=1.0)
+    assert out["threshold"] == 12 and out["real"] == 1.0
+    assert out["worlds"] == {"good": 1.0, "bad": pytest.approx(2 / 4)}
+    assert out["policies"]["bad"] == {"a": pytest.approx(2 / 4)}

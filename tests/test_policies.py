@@ -63,6 +63,24 @@ def test_estimator_is_small_and_accurate_on_real_frames() -> None:
     assert err["agent_px"] < 8 and err["block_px"] < 8 and err["angle_deg"] < 5, err
 
 
+def test_estimator_spread_is_tight_on_real_frames_and_wide_on_unreadable_ones() -> None:
+    from wmeval.envs.pusht_frames import random_state_frames
+
+    model = PushTStateEstimator.from_pretrained(ASSET_DIR)
+    frames, _ = random_state_frames(16, seed=7)
+    real = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    # the block and agent dissolved into speckles, as a failing world model draws them
+    speckled = real.clone()
+    mask = (real.mean(1, keepdim=True) < 0.85).expand_as(real)  # the non-white pixels (block, agent, goal)
+    noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(0))
+    speckled[mask] = 1.0
+    speckled = torch.where(noise < 0.03, noise * 20, speckled).clamp(0, 1)
+    spread_real, spread_bad = model.keypoint_spread(real), model.keypoint_spread(speckled)
+    assert spread_real.shape == (16, 5)
+    assert spread_real.amax(-1).median() < 40
+    assert spread_bad.amax(-1).median() > 2 * spread_real.amax(-1).median()
+
+
 def test_image_policy_acts_from_frames() -> None:
     env = make_pusht_env(2, max_episode_steps=4)
     try:

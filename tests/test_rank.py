@@ -42,6 +42,10 @@ def test_rank_writes_the_report_schema(tmp_path):
     assert {"record", "train", "rank", "total"} <= set(report["timings_s"])
     assert report["seed"] == 0 and "state probe" in report["ranking"]["judge"]
     assert json.loads((out / "ranking.json").read_text())["ranking"] == report["ranking"]
+    readable = report["judge_readability"]
+    assert set(readable["worlds"]) == {"wm", "copy_last"} and 0.9 <= readable["real"] <= 1.0
+    assert set(readable["policies"]["wm"]) == {"pusht/expert@image", "pusht/idle@image", "random"}
+    assert "judge-readable frames" in (out / "report.md").read_text()
 
 
 def test_rank_refuses_a_world_model_of_another_env(tmp_path):

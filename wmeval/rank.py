@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from wmeval.envs import make_env
-from wmeval.envs.imagined import make_imagined_env
+from wmeval.envs.imagined import make_imagined_env, make_judge_spread
 from wmeval.errors import ConfigError
 from wmeval.judges.base import GRADED_COVERAGE, OUTCOMES
+from wmeval.judges.readability import judge_readability
 from wmeval.metrics.ranking import ranking_fidelity
 from wmeval.rollout import Rollouts, rollout
 from worldmodel import WorldModel
@@ -35,6 +36,7 @@ class RankResult:
     )  # wm -> outcome -> ranking block
     timings_s: dict[str, float] = field(default_factory=dict)
     fps: int = 10  # the real env's control rate, which saved rollouts keep
+    readability: dict[str, Any] | None = None  # share of each world's frames the judge can read
 
 
 def episode_outcomes(rollouts: Rollouts, outcome: str) -> np.ndarray:
@@ -131,6 +133,9 @@ def rank_policies(
         imagined_env.close()
         result.timings_s[f"imagined/{wm_name}"] = time.perf_counter() - started
 
+    spread = make_judge_spread(env)
+    if spread is not None:
+        result.readability = judge_readability(result.real, result.imagined, spread, obs_every)
     for wm_name in world_models:
         result.blocks[wm_name] = {}
         for outcome in OUTCOMES:

@@ -62,24 +62,34 @@ class PushTStateEstimator(nn.Module):
         coarse = F.interpolate(self.context(fine), size=fine.shape[-2:], mode="bilinear", align_corners=False)
         return self.fuse(torch.cat([fine, coarse], 1))
 
-    def keypoints(self, images: torch.Tensor) -> torch.Tensor:
-        """[B, K, 2] keypoint positions in simulator units (x right, y down, 0..512)."""
+    def heatmaps(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, K, h, w] per-keypoint probability maps (each sums to 1) over a grid spanning the arena."""
         x = images.float()
         if x.shape[-1] == 3 and x.shape[1] != 3:  # accept channel-last too
             x = x.permute(0, 3, 1, 2)
         b, _, h, w = x.shape
         ys = torch.linspace(-1, 1, h, device=x.device).view(1, 1, h, 1).expand(b, 1, h, w)
         xs = torch.linspace(-1, 1, w, device=x.device).view(1, 1, 1, w).expand(b, 1, h, w)
-        feats = self._features(torch.cat([(x - 0.5) * 4.0, xs, ys], 1))
-        logits = self.head(feats)
+        logits = self.head(self._features(torch.cat([(x - 0.5) * 4.0, xs, ys], 1)))
         k, gh, gw = logits.shape[1:]
-        prob = logits.flatten(2).softmax(-1).view(b, k, gh, gw)
-        # Cell centres in simulator units; the image spans [0, 512] in both axes.
-        cx = (torch.arange(gw, device=x.device, dtype=prob.dtype) + 0.5) * (WORLD / gw)
-        cy = (torch.arange(gh, device=x.device, dtype=prob.dtype) + 0.5) * (WORLD / gh)
-        px = (prob.sum(2) * cx).sum(-1)
-        py = (prob.sum(3) * cy).sum(-1)
-        return torch.stack([px, py], -1)
+        return logits.flatten(2).softmax(-1).view(b, k, gh, gw)
+
+    def keypoints(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, K, 2] keypoint positions in simulator units (x right, y down, 0..512)."""
+        return _moments(self.heatmaps(images))[0]
+
+    @torch.no_grad()
+    def keypoint_spread(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, K] how far (simulator units) each keypoint's probability spreads around its position.
+
+        Sharp real frames give a small, stable spread; a frame the net cannot read (a dissolved or smeared
+        block) spreads its maps, and the soft-argmax position then drifts toward the maps' centre of mass.
+        """
+        was_training = self.training
+        self.eval()
+        spread = _moments(self.heatmaps(images.to(next(self.parameters()).device)))[1]
+        self.train(was_training)
+        return spread
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 6]: agent x, agent y, block x, block y, cos(theta), sin(theta)."""
@@ -123,6 +133,20 @@ class PushTStateEstimator(nn.Module):
         model = cls(EstimatorConfig(**{k: v for k, v in meta.items() if k in fields}))
         model.load_state_dict(load_file(directory / "model.safetensors", device=device))
         return model.to(device).eval()
+
+
+def _moments(prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Heat maps [B, K, h, w] -> (expected positions [B, K, 2], spread sqrt(var_x + var_y) [B, K]).
+
+    Cell centres are in simulator units: the image spans [0, 512] in both axes.
+    """
+    gh, gw = prob.shape[-2:]
+    cx = (torch.arange(gw, device=prob.device, dtype=prob.dtype) + 0.5) * (WORLD / gw)
+    cy = (torch.arange(gh, device=prob.device, dtype=prob.dtype) + 0.5) * (WORLD / gh)
+    px_marginal, py_marginal = prob.sum(2), prob.sum(3)
+    px, py = (px_marginal * cx).sum(-1), (py_marginal * cy).sum(-1)
+    var = (px_marginal * cx**2).sum(-1) - px**2 + (py_marginal * cy**2).sum(-1) - py**2
+    return torch.stack([px, py], -1), var.clamp_min(0).sqrt()
 
 
 def fit_pose(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

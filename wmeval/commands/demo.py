@@ -95,6 +95,10 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
     print(f"\njudge: {ranking['judge']}")
     for key in ("pearson", "spearman", "kendall", "mmrv"):
         print(f"{key:<9} world model {_fmt(ranking[key])}   copy-last baseline {_fmt(base.get(key))}")
+    readable = report.get("judge_readability")
+    if readable:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in readable["worlds"].items())
+        print(f"judge-readable frames: {shares} (real {readable['real']:.0%})")
     print(
         f"\nreport: {out / 'report.md'}   rollouts: {out / 'rollouts.rrd'}   ({report['timings_s']['total']:.0f} s)"
     )

@@ -24,6 +24,28 @@ def pusht_state_reader(estimator: Any, batch_size: int = 256) -> Any:
     return read
 
 
+def pusht_spread_reader(estimator: Any, batch_size: int = 256) -> Any:
+    """Frames uint8 `[N, H, W, 3]` -> the estimator's widest keypoint spread per frame `[N]` (simulator units)."""
+
+    def read(frames: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(frames), batch_size):
+            images = torch.from_numpy(frames[i : i + batch_size]).permute(0, 3, 1, 2).float() / 255.0
+            out.append(estimator.keypoint_spread(images).amax(-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    return read
+
+
+def make_judge_spread(name: str) -> Any:
+    """How widely `name`'s imagined judge reads each frame (see `wmeval.judges.readability`), or None."""
+    if name != "pusht":
+        return None
+    from policies.pusht.state_estimator import load_default_estimator
+
+    return pusht_spread_reader(load_default_estimator())
+
+
 def make_imagined_env(
     name: str, world_model: Any, num_envs: int, *, max_episode_steps: int = 300, **kwargs: Any
 ) -> WorldModelEnv:

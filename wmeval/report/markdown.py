@@ -75,10 +75,15 @@ def build_blocks(report: Mapping[str, Any], figures: Mapping[str, Path]) -> list
         blocks.append(("h2", f"Ranking: {name}" if len(models) > 1 else "Ranking"))
         if info:
             blocks.append(("ul", [f"{k}: {v}" for k, v in info.items()]))
-        blocks.append(policy_table(block))
+        blocks.append(
+            policy_table(block, ((report.get("judge_readability") or {}).get("policies") or {}).get(name))
+        )
         blocks.append(("h3", "Fidelity"))
         if judge_text(block):
             blocks.append(("p", f"Imagined success judged by: {judge_text(block)}."))
+        readable = readability_text(report.get("judge_readability"), name)
+        if readable:
+            blocks.append(("p", readable))
         blocks.append(fidelity_table(name if len(models) > 1 else "world model", block, baselines))
 
     timings = report.get("timings_s") or {}
@@ -124,7 +129,9 @@ def leaderboard(
     return ("table", head, rows)
 
 
-def policy_table(block: Mapping[str, Any]) -> Block:
+def policy_table(block: Mapping[str, Any], readable: Mapping[str, float] | None = None) -> Block:
+    """Real and imagined success per policy; with `readable`, the share of its frames the judge could read."""
+    head = ["policy", "real success", "imagined success", "episodes"]
     rows = [
         [
             str(p.get("name", "")),
@@ -134,7 +141,12 @@ def policy_table(block: Mapping[str, Any]) -> Block:
         ]
         for p in block.get("policies", [])
     ]
-    return ("table", ["policy", "real success", "imagined success", "episodes"], rows)
+    if readable:
+        head.append("judge-readable frames")
+        for row in rows:
+            share = readable.get(row[0])
+            row.append(NA if share is None else f"{share:.0%}")
+    return ("table", head, rows)
 
 
 def fidelity_table(name: str, block: Mapping[str, Any], baselines: Mapping[str, Any]) -> Block:
@@ -152,6 +164,18 @@ def judge_text(block: Mapping[str, Any]) -> str:
     if isinstance(judge, Mapping):
         return "; ".join(f"{k}: {v}" for k, v in judge.items())
     return "" if judge is None else str(judge)
+
+
+def readability_text(readability: Mapping[str, Any] | None, name: str) -> str:
+    """One sentence on how much of the world model's frames the judge could read, beside real frames'."""
+    share = ((readability or {}).get("worlds") or {}).get(name)
+    if share is None:
+        return ""
+    return (
+        f"Judge-readable frames: {share:.0%} of this world model's frames vs {readability['real']:.0%} of real "
+        f"frames (keypoint spread within {readability['threshold']:.0f}, the real frames' "
+        f"{readability['quantile']:.0%} quantile). Imagined success read from unreadable frames is not evidence."
+    )
 
 
 def with_ci(block: Mapping[str, Any], key: str) -> str:

@@ -52,6 +52,7 @@ def build_report(
         "outcome": outcome,
         "outcomes": {name: blocks for name, blocks in result.blocks.items()},
         "rollout_timings_s": result.timings_s,
+        "judge_readability": result.readability,
     }
     if BASELINE in result.blocks:
         report["baselines"][BASELINE] = {k: result.blocks[BASELINE][outcome][k] for k in FIDELITY_KEYS}
