@@ -133,3 +133,24 @@ def test_to_json_safe_writes_nan_as_null():
     safe = to_json_safe(data)
     assert safe == {"r": None, "ci": [0.1, None], "arr": [1.0, None], "n": 3}
     assert json.loads(json.dumps(safe, allow_nan=False)) == safe
+
+
+def test_terminal_summary_shows_every_world_and_orders_the_world_models():
+    from wmeval.report.summary import summary_text
+
+    blocks = {"fair": _block([0.4, 0.3, 0.8], 0.5, 0.1), "good": _block([0.3, 0.4, 0.7], 1.0, 0.0)}
+    report = {
+        "ranking": blocks["fair"],
+        "world_models": {n: {"ranking": b} for n, b in blocks.items()},
+        "baselines": {"copy_last": {"pearson": None, "spearman": None, "kendall": None, "mmrv": 0.3}},
+        "judge_readability": {"real": 0.99, "worlds": {"fair": 0.5, "good": 0.25}, "threshold": 30.0},
+        "seed": 0,
+    }
+    text = summary_text(report)
+    lines = text.splitlines()
+    assert lines[0].split() == ["policy", "real", "in", "good", "in", "fair"]
+    assert lines[3].split() == ["fast|best", "0.900", "0.700", "0.800"]  # real, then each world's imagined
+    board = text.split("most faithful first")[1]
+    assert board.index(" good ") < board.index(" fair ") < board.index("copy_last (baseline)")
+    assert "n/a" in board.split("copy_last (baseline)")[1].splitlines()[0]
+    assert "judge-readable frames: fair 50%, good 25% (real frames 99%)" in text

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from wmeval.cli import compose_config
 from wmeval.commands.rank import rank_and_report, validate
 from wmeval.io import prepare_out_dir, write_json
+from wmeval.report.summary import summary_text
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     write_json(out / "report.json", report)
     write_json(out / "ranking.json", report)
     _link_latest(out)
-    _print_summary(report, out)
+    print(f"\n{summary_text(report, out)}   ({report['timings_s']['total']:.0f} s)")
     return report
 
 
@@ -84,26 +85,3 @@ def _link_latest(out: Path) -> None:
         os.replace(tmp, latest)
     except OSError:
         tmp.unlink(missing_ok=True)
-
-
-def _print_summary(report: dict[str, Any], out: Path) -> None:
-    ranking = report["ranking"]
-    print(f"\n{'policy':<32} {'real':>6} {'imagined':>9}")
-    for p in ranking["policies"]:
-        print(f"{p['name']:<32} {_fmt(p['real_success'])} {_fmt(p['imagined_success'], 9)}")
-    base = report["baselines"].get("copy_last", {})
-    print(f"\njudge: {ranking['judge']}")
-    for key in ("pearson", "spearman", "kendall", "mmrv"):
-        print(f"{key:<9} world model {_fmt(ranking[key])}   copy-last baseline {_fmt(base.get(key))}")
-    readable = report.get("judge_readability")
-    if readable:
-        shares = ", ".join(f"{name} {share:.0%}" for name, share in readable["worlds"].items())
-        print(f"judge-readable frames: {shares} (real {readable['real']:.0%})")
-    print(
-        f"\nreport: {out / 'report.md'}   rollouts: {out / 'rollouts.rrd'}   ({report['timings_s']['total']:.0f} s)"
-    )
-
-
-def _fmt(value: float | None, width: int = 6) -> str:
-    """Undefined statistics (null in report.json) print as n/a."""
-    return f"{'n/a':>{width}}" if value is None else f"{value:>{width}.3f}"

@@ -17,6 +17,7 @@ from wmeval.io import prepare_out_dir, write_text
 from wmeval.judges.base import OUTCOMES
 from wmeval.rank import load_world_model, rank_policies
 from wmeval.report.ranking import write_ranking_outputs
+from wmeval.report.summary import summary_text
 from wmeval.shipped import SHIPPED_WORLD_MODEL
 
 
@@ -94,7 +95,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         return rank_recorded_and_report(cfg)
     validate(cfg)
     out = prepare_out_dir(cfg.out, "rank", overwrite=cfg.overwrite)
-    return rank_and_report(cfg, out, [str(s) for s in cfg.world_models], cfg.baseline, timings={})
+    report = rank_and_report(cfg, out, [str(s) for s in cfg.world_models], cfg.baseline, timings={})
+    print(f"\n{summary_text(report, out)}")
+    return report
 
 
 def rank_recorded_and_report(cfg: DictConfig) -> dict[str, Any]:
