@@ -166,3 +166,10 @@ def test_single_view_weights_move_to_a_two_view_model(recorded, tmp_path) -> Non
     assert (
         meta["steps"] == 4 and meta["total_steps"] == 6 and meta["init_from"]["trained_before"]["steps"] == 2
     )
+    # ... and when the resume does not name init_from at all
+    no_init = [a for a in resumed if not a.startswith(("init_from=", "optim.steps="))] + ["optim.steps=5"]
+    assert main(no_init) == 0
+    meta = json.loads((multi / "model" / "world_model.json").read_text())["meta"]
+    assert meta["total_steps"] == 7 and meta["init_from"]["source"] == str(
+        single / "model" / "dit.safetensors"
+    )

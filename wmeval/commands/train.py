@@ -249,16 +249,13 @@ def _dit_latents(
 
 def _init_from(cfg: DictConfig, model: DiT, out: Path) -> dict[str, Any] | None:
     """Load matching weights from `init_from` into a fresh run (a resumed run restores its own checkpoint)."""
+    if checkpoints(out / "checkpoints"):
+        # the warm start's lineage stays what the run's first snapshot recorded, whether or not the resume
+        # passes init_from again and whatever its source is now
+        first = _read_meta(out / "model" / CONFIG_NAME).get("init_from")
+        return {**first, "note": "not applied: resumed from this run's own checkpoint"} if first else None
     if not cfg.init_from:
         return None
-    if checkpoints(out / "checkpoints"):
-        # the warm start's lineage stays what the run's first snapshot recorded, whatever the source is now
-        first = _read_meta(out / "model" / CONFIG_NAME).get("init_from") or {}
-        return {
-            **first,
-            "source": str(cfg.init_from),
-            "note": "not applied: resumed from this run's own checkpoint",
-        }
     try:
         report = load_matching_weights(model, cfg.init_from)
     except WorldModelError as err:
