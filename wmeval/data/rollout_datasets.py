@@ -1,8 +1,9 @@
 """A ranking's rollouts as LeRobotDatasets: one per world (the real env, each world model), each with a manifest.
 
 The layout is `wmeval record`'s (same features, row layout and per-episode sidecar), so a saved world reads
-back like any recorded dataset (LeRobot's own loader, or `wmeval.data.lerobot_episodes.load_episodes`). Imagined episodes carry the judge's estimated states (their frames have no simulator
-state) and name the real start state they were paired with.
+back like any recorded dataset (LeRobot's own loader, or `wmeval.data.lerobot_episodes.load_episodes`).
+Imagined episodes carry the judge's estimated states (their frames have no simulator state) and name the real
+start state they were paired with.
 """
 
 from __future__ import annotations

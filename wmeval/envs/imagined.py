@@ -11,30 +11,23 @@ from wmeval.envs.world_model_env import WorldModelEnv
 from wmeval.errors import ConfigError
 
 
+def _batched(frames: np.ndarray, read: Any, batch_size: int) -> np.ndarray:
+    """`read(images [b, 3, H, W] in [0, 1])` over uint8 frames `[N, H, W, 3]`, a batch at a time."""
+    out = []
+    for i in range(0, len(frames), batch_size):
+        images = torch.from_numpy(frames[i : i + batch_size]).permute(0, 3, 1, 2).float() / 255.0
+        out.append(read(images).cpu().numpy())
+    return np.concatenate(out)
+
+
 def pusht_state_reader(estimator: Any, batch_size: int = 256) -> Any:
     """Frames uint8 `[N, H, W, 3]` -> estimated PushT states `[N, 5]` (agent xy, block xy, block angle)."""
-
-    def read(frames: np.ndarray) -> np.ndarray:
-        out = []
-        for i in range(0, len(frames), batch_size):
-            images = torch.from_numpy(frames[i : i + batch_size]).permute(0, 3, 1, 2).float() / 255.0
-            out.append(estimator.predict_state(images).cpu().numpy())
-        return np.concatenate(out)
-
-    return read
+    return lambda frames: _batched(frames, estimator.predict_state, batch_size)
 
 
 def pusht_spread_reader(estimator: Any, batch_size: int = 256) -> Any:
     """Frames uint8 `[N, H, W, 3]` -> the estimator's widest keypoint spread per frame `[N]` (simulator units)."""
-
-    def read(frames: np.ndarray) -> np.ndarray:
-        out = []
-        for i in range(0, len(frames), batch_size):
-            images = torch.from_numpy(frames[i : i + batch_size]).permute(0, 3, 1, 2).float() / 255.0
-            out.append(estimator.keypoint_spread(images).amax(-1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0)
-
-    return read
+    return lambda frames: _batched(frames, lambda x: estimator.keypoint_spread(x).amax(-1), batch_size)
 
 
 def make_judge_spread(name: str) -> Any:
