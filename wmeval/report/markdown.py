@@ -173,7 +173,7 @@ def readability_text(readability: Mapping[str, Any] | None, name: str) -> str:
         return ""
     return (
         f"Judge-readable frames: {share:.0%} of this world model's frames vs {readability['real']:.0%} of real "
-        f"frames (keypoint spread within {readability['threshold']:.0f}, the real frames' "
+        f"frames (keypoint spread within {readability['threshold']:.0f} simulator units, the real frames' "
         f"{readability['quantile']:.0%} quantile). Imagined success read from unreadable frames is not evidence."
     )
 
