@@ -76,7 +76,7 @@ class PushTStateEstimator(nn.Module):
 
     def keypoints(self, images: torch.Tensor) -> torch.Tensor:
         """[B, K, 2] keypoint positions in simulator units (x right, y down, 0..512)."""
-        return _moments(self.heatmaps(images))[0]
+        return _expected_position(self.heatmaps(images))
 
     @torch.no_grad()
     def keypoint_spread(self, images: torch.Tensor) -> torch.Tensor:
@@ -87,7 +87,8 @@ class PushTStateEstimator(nn.Module):
         """
         was_training = self.training
         self.eval()
-        spread = _moments(self.heatmaps(images.to(next(self.parameters()).device)))[1]
+        prob = self.heatmaps(images.to(next(self.parameters()).device))
+        spread = _spread(prob, _expected_position(prob))
         self.train(was_training)
         return spread
 
@@ -135,18 +136,26 @@ class PushTStateEstimator(nn.Module):
         return model.to(device).eval()
 
 
-def _moments(prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Heat maps [B, K, h, w] -> (expected positions [B, K, 2], spread sqrt(var_x + var_y) [B, K]).
-
-    Cell centres are in simulator units: the image spans [0, 512] in both axes.
-    """
+def _cell_centres(prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x and y of the heat maps' cell centres in simulator units: the image spans [0, 512] in both axes."""
     gh, gw = prob.shape[-2:]
     cx = (torch.arange(gw, device=prob.device, dtype=prob.dtype) + 0.5) * (WORLD / gw)
     cy = (torch.arange(gh, device=prob.device, dtype=prob.dtype) + 0.5) * (WORLD / gh)
-    px_marginal, py_marginal = prob.sum(2), prob.sum(3)
-    px, py = (px_marginal * cx).sum(-1), (py_marginal * cy).sum(-1)
-    var = (px_marginal * cx**2).sum(-1) - px**2 + (py_marginal * cy**2).sum(-1) - py**2
-    return torch.stack([px, py], -1), var.clamp_min(0).sqrt()
+    return cx, cy
+
+
+def _expected_position(prob: torch.Tensor) -> torch.Tensor:
+    """Heat maps [B, K, h, w] -> expected positions [B, K, 2] (soft-argmax)."""
+    cx, cy = _cell_centres(prob)
+    return torch.stack([(prob.sum(2) * cx).sum(-1), (prob.sum(3) * cy).sum(-1)], -1)
+
+
+def _spread(prob: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """sqrt(var_x + var_y) [B, K] of heat maps [B, K, h, w] around their expected `position` [B, K, 2]."""
+    cx, cy = _cell_centres(prob)
+    var_x = (prob.sum(2) * cx**2).sum(-1) - position[..., 0] ** 2
+    var_y = (prob.sum(3) * cy**2).sum(-1) - position[..., 1] ** 2
+    return (var_x + var_y).clamp_min(0).sqrt()
 
 
 def fit_pose(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
