@@ -201,7 +201,7 @@ def test_trajectory_probe_errors(tmp_path):
 
 
 def test_readability_is_calibrated_on_real_frames_and_counts_only_generated_frames():
-    from wmeval.judges.readability import judge_readability
+    from wmeval.judges.readability import judge_readability, real_spreads
     from wmeval.rollout import Rollouts
 
     def rollouts(spreads: list[list[int]], lengths: list[int]) -> Rollouts:
@@ -227,7 +227,58 @@ def test_readability_is_calibrated_on_real_frames_and_counts_only_generated_fram
         # episode 2 ended after step 1: its later frames (all unreadable) are padding and do not count
         "bad": {"a": rollouts([[10, 0, 50, 0, 60], [12, 0, 90, 0, 90]], [4, 1])},
     }
-    out = judge_readability(real, imagined, spread, every=2, quantile=1.0)
+    out = judge_readability(real_spreads(real, spread, every=2), imagined, spread, every=2, quantile=1.0)
     assert out["threshold"] == 12 and out["real"] == 1.0
     assert out["worlds"] == {"good": 1.0, "bad": pytest.approx(2 / 4)}
     assert out["policies"]["bad"] == {"a": pytest.approx(2 / 4)}
+
+
+def test_the_gated_imagined_judge_keeps_the_last_readable_coverage():
+    """An unreadable frame (a dissolved block) must not move the judged coverage, nor end the episode."""
+    import torch
+
+    from wmeval.envs import make_env
+    from wmeval.envs.world_model_env import WorldModelEnv
+    from wmeval.errors import WmevalError
+    from worldmodel.baselines import CopyLastFrameWorldModel
+
+    class ScriptedWorldModel(CopyLastFrameWorldModel):
+        """Each generated frame is one grey level: the fake readers below read coverage and spread off it."""
+
+        def step(self, actions: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
+            return torch.full((len(actions), 3, *self.image_size), next(self.levels))
+
+    def read_level(frames: np.ndarray) -> np.ndarray:
+        return frames[:, 0, 0, 0] / 255.0
+
+    def env(max_spread: float | None) -> WorldModelEnv:
+        world_model = ScriptedWorldModel((16, 16), raw_action_dim=2)
+        world_model.levels = iter([0.2, 0.99, 0.3, 0.99])
+        return WorldModelEnv(
+            world_model,
+            make_env("pusht", num_envs=1, max_episode_steps=10),
+            lambda px: np.repeat(read_level(px)[:, None], 5, axis=1),  # "states" whose coverage is the level
+            lambda states: states[:, 0],
+            spread_reader=lambda px: 100 * read_level(px),  # brighter = less readable
+            max_spread=max_spread,
+        )
+
+    gated, ungated = env(max_spread=50.0), env(max_spread=None)
+    gated.reset(seed=0)
+    ungated.reset(seed=0)
+    action = np.zeros((1, 2), np.float32)
+    seen = {"gated": [], "ungated": []}
+    for _ in range(4):
+        for name, e in (("gated", gated), ("ungated", ungated)):
+            _, reward, terminated, _, info = e.step(action)
+            seen[name].append((round(float(reward[0]), 2), bool(terminated[0]), bool(info["readable"][0])))
+    assert seen["ungated"] == [(0.2, False, True), (0.99, True, True), (0.3, False, True), (0.99, True, True)]
+    assert seen["gated"] == [(0.2, False, True), (0.2, False, False), (0.3, False, True), (0.3, False, False)]
+    with pytest.raises(WmevalError, match="spread_reader"):
+        WorldModelEnv(
+            ScriptedWorldModel((16, 16), raw_action_dim=2),
+            make_env("pusht", num_envs=1, max_episode_steps=10),
+            read_level,
+            read_level,
+            max_spread=1.0,
+        )

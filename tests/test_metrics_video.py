@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from wmeval.metrics import backbones
-from wmeval.metrics.video import VideoConfig, mean_psnr, psnr_frames, ssim_frames, video_fidelity
+from wmeval.metrics.video import (
+    VideoConfig,
+    mean_psnr,
+    pooled_psnr,
+    psnr_frames,
+    ssim_frames,
+    video_fidelity,
+)
 
 torch.set_num_threads(1)
 
@@ -36,11 +43,24 @@ def test_identical_videos_give_inf_psnr_and_unit_ssim():
     assert np.isfinite(mean_psnr(psnr_frames(real, mixed)))
 
 
+def test_identical_frames_count_as_one_grey_level_of_error_not_more():
+    """A baseline that copies static frames exactly must not outweigh its errors elsewhere."""
+    one_level = 20 * np.log10(255)
+    assert mean_psnr(np.array([np.inf, 30.0])) == pytest.approx((one_level + 30.0) / 2)
+    # pooled: the mean squared error over both frames is half of the 30 dB frame's
+    assert pooled_psnr(np.array([np.inf, 30.0])) == pytest.approx(30.0 + 10 * np.log10(2))
+    assert np.isinf(pooled_psnr(np.array([np.inf, np.inf])))
+    # an exact copy of one frame and 20 dB elsewhere loses to 35 dB everywhere, whichever way it is averaged
+    copy, model = np.array([np.inf, 20.0, 20.0]), np.full(3, 35.0)
+    assert mean_psnr(copy) < mean_psnr(model) and pooled_psnr(copy) < pooled_psnr(model)
+
+
 def test_pretrained_metrics_are_unavailable_without_cached_weights(empty_hub):
     real = _video(0)
     out = video_fidelity(real, {"model": real, "copy_last": _video(1)}, VideoConfig())
     assert np.isinf(out["psnr"]["model"]) and out["ssim"]["model"] == pytest.approx(1.0)
     assert out["psnr"]["copy_last"] < 20 and len(out["psnr"]["by_step"]["model"]) == 3
+    assert np.isinf(out["psnr"]["pooled"]["model"]) and out["psnr"]["pooled"]["copy_last"] < 20
     for metric, file in (("lpips", "alexnet"), ("fid", "inception_v3"), ("fvd", "r3d_18")):
         assert isinstance(out[metric], str) and out[metric].startswith("unavailable: "), out[metric]
         assert backbones.BACKBONES[file].filename in out[metric] and str(empty_hub) in out[metric]

@@ -45,6 +45,7 @@ def test_rank_writes_the_report_schema(tmp_path):
     readable = report["judge_readability"]
     assert set(readable["worlds"]) == {"wm", "copy_last"} and 0.9 <= readable["real"] <= 1.0
     assert set(readable["policies"]["wm"]) == {"pusht/expert@image", "pusht/idle@image", "random"}
+    assert readable["gated"] and "keep the last readable coverage" in report["ranking"]["judge"]
     assert "judge-readable frames" in (out / "report.md").read_text()
 
 

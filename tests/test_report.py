@@ -154,3 +154,10 @@ def test_terminal_summary_shows_every_world_and_orders_the_world_models():
     assert board.index(" good ") < board.index(" fair ") < board.index("copy_last (baseline)")
     assert "n/a" in board.split("copy_last (baseline)")[1].splitlines()[0]
     assert "judge-readable frames: fair 50%, good 25% (real frames 99%)" in text
+
+
+def test_scatter_axes_zoom_to_compressed_rates_so_their_order_shows():
+    lo, hi = plots._span([np.array([0.05, 0.07]), np.array([0.1])])
+    assert lo < 0.05 and hi > 0.1 and hi - lo < 0.2  # not the whole [0, 1]
+    assert plots._span([np.array([0.0, 1.0])]) == (-0.03, 1.03)  # never beyond the rates' range
+    assert plots._span([]) == (-0.03, 1.03)

@@ -14,7 +14,7 @@ from wmeval.envs import make_env
 from wmeval.envs.imagined import make_imagined_env, make_judge_spread
 from wmeval.errors import ConfigError
 from wmeval.judges.base import GRADED_COVERAGE, OUTCOMES
-from wmeval.judges.readability import judge_readability
+from wmeval.judges.readability import READABLE_QUANTILE, judge_readability, real_spreads
 from wmeval.metrics.ranking import ranking_fidelity
 from wmeval.rollout import Rollouts, rollout
 from worldmodel import WorldModel
@@ -24,6 +24,7 @@ from worldmodel.baselines import CopyLastFrameWorldModel
 JUDGES = {
     "real": "simulator (gym-pusht coverage / is_success)",
     "imagined": "state probe (CNN state estimator on generated frames + gym-pusht coverage rule)",
+    "gate": "; frames the estimator cannot read as sharply as real ones keep the last readable coverage",
 }
 
 
@@ -81,11 +82,14 @@ def rank_policies(
     num_steps: int | None = None,
     n_boot: int = 1000,
     progress: bool = True,
+    judge_unreadable: bool = False,
 ) -> RankResult:
     """Roll every policy in the real env and in every world model from the same seeded start states.
 
     The policy sees a fresh observation every `sim_steps_per_frame` steps in BOTH worlds (the cadence at
     which a world model produces frames), so imagined and real numbers come from the same protocol.
+    Where the env has a spread reader, the imagined judge skips frames less readable than the real ones'
+    `READABLE_QUANTILE` (`WorldModelEnv(max_spread=...)`), unless `judge_unreadable`.
     """
     cadences = {int(wm.config.sim_steps_per_frame) for wm in world_models.values()}
     if len(cadences) != 1:
@@ -112,12 +116,17 @@ def rank_policies(
             policy_name=name,
         )
     real_env.close()
+    spread = make_judge_spread(env)
+    real_spread = None if spread is None else real_spreads(result.real, spread, obs_every)
+    max_spread = None
+    if real_spread is not None and not judge_unreadable:
+        max_spread = float(np.quantile(real_spread, READABLE_QUANTILE))
     result.timings_s["real"] = time.perf_counter() - started
 
     for wm_name, wm in world_models.items():
         started = time.perf_counter()
         imagined_env = make_imagined_env(
-            env, wm, batch, max_episode_steps=max_steps, num_steps=num_steps, seed=seed
+            env, wm, batch, max_episode_steps=max_steps, num_steps=num_steps, seed=seed, max_spread=max_spread
         )
         for name, policy in policies.items():
             torch.manual_seed(seed)
@@ -133,15 +142,16 @@ def rank_policies(
         imagined_env.close()
         result.timings_s[f"imagined/{wm_name}"] = time.perf_counter() - started
 
-    spread = make_judge_spread(env)
-    if spread is not None:
-        result.readability = judge_readability(result.real, result.imagined, spread, obs_every)
+    if real_spread is not None:
+        result.readability = judge_readability(real_spread, result.imagined, spread, obs_every)
+        result.readability["gated"] = max_spread is not None
+    judge = JUDGES["imagined"] + (JUDGES["gate"] if max_spread is not None else "")
     for wm_name in world_models:
         result.blocks[wm_name] = {}
         for outcome in OUTCOMES:
             real = {p: episode_outcomes(r, outcome) for p, r in result.real.items()}
             imagined = {p: episode_outcomes(r, outcome) for p, r in result.imagined[wm_name].items()}
             block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
-            block["judge"] = f"{outcome}: real by {JUDGES['real']}; imagined by {JUDGES['imagined']}"
+            block["judge"] = f"{outcome}: real by {JUDGES['real']}; imagined by {judge}"
             result.blocks[wm_name][outcome] = block
     return result

@@ -85,6 +85,7 @@ def rank_and_report(
         num_steps=cfg.num_steps,
         n_boot=cfg.n_boot,
         progress=cfg.progress,
+        judge_unreadable=cfg.judge_unreadable,
     )
     timings = {**timings, "rank": time.perf_counter() - started}
     return write_ranking_outputs(out, result, world_models, cfg, timings=timings)

@@ -40,9 +40,19 @@ def make_judge_spread(name: str) -> Any:
 
 
 def make_imagined_env(
-    name: str, world_model: Any, num_envs: int, *, max_episode_steps: int = 300, **kwargs: Any
+    name: str,
+    world_model: Any,
+    num_envs: int,
+    *,
+    max_episode_steps: int = 300,
+    max_spread: float | None = None,
+    **kwargs: Any,
 ) -> WorldModelEnv:
-    """`name`'s real env provides start states and spaces; the world model provides everything after."""
+    """`name`'s real env provides start states and spaces; the world model provides everything after.
+
+    `max_spread`: judge success only on frames the state estimator reads within this spread (see
+    `WorldModelEnv`); None reads every frame.
+    """
     from wmeval.envs import make_env
 
     if name != "pusht":
@@ -50,13 +60,16 @@ def make_imagined_env(
     from policies.pusht.state_estimator import load_default_estimator
     from wmeval.envs.pusht import pusht_coverage
 
+    estimator = load_default_estimator()
     start_env = make_env(name, num_envs=num_envs, max_episode_steps=max_episode_steps)
     return WorldModelEnv(
         world_model,
         start_env,
-        pusht_state_reader(load_default_estimator()),
+        pusht_state_reader(estimator),
         lambda states: np.asarray(pusht_coverage(states[:, 2:5])),
         state_keys={"agent_pos": (0, 2)},
         max_episode_steps=max_episode_steps,
+        spread_reader=pusht_spread_reader(estimator) if max_spread is not None else None,
+        max_spread=max_spread,
         **kwargs,
     )

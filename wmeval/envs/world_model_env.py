@@ -5,7 +5,9 @@ from identical states. The world model advances one frame per `sim_steps_per_fra
 world-model action by its `action_mode`: concatenated, or the first one sampled); between frames the env holds
 the last observation, which matches the rollout loop's `obs_every` protocol. Low-dimensional
 observations (PushT's `agent_pos`) and success come from a state reader applied to the generated frames: the
-task's own success rule on estimated state.
+task's own success rule on estimated state. With `max_spread`, a frame the reader cannot read (its spread above
+the limit, see `wmeval.judges.readability`) leaves the judged coverage where the last readable frame put it:
+success is read only from frames as readable as real ones, never from a dissolved block's centre of mass.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from worldmodel.data.actions import step_action_dim, step_actions
 
 StateReader = Callable[[np.ndarray], np.ndarray]  # uint8 frames [N, H, W, 3] -> states [N, S]
 CoverageRule = Callable[[np.ndarray], np.ndarray]  # states [N, S] -> coverage [N] in [0, 1]
+SpreadReader = Callable[[np.ndarray], np.ndarray]  # uint8 frames [N, H, W, 3] -> reader's spread [N]
 
 
 class WorldModelEnv(gym.vector.VectorEnv):
@@ -43,7 +46,12 @@ class WorldModelEnv(gym.vector.VectorEnv):
         max_episode_steps: int = 300,
         num_steps: int | None = None,
         seed: int = 0,
+        spread_reader: SpreadReader | None = None,
+        max_spread: float | None = None,
     ) -> None:
+        if max_spread is not None and spread_reader is None:
+            raise WmevalError("max_spread needs a spread_reader to measure each frame's spread")
+        self.spread_reader, self.max_spread = spread_reader, max_spread
         self.world_model = world_model
         self.start_env = start_env
         self.state_reader, self.coverage_rule = state_reader, coverage_rule
@@ -83,7 +91,7 @@ class WorldModelEnv(gym.vector.VectorEnv):
         self.world_model.reset(frames.to(self.world_model.device), seed=int(self.seed + seeds.sum() % 2**31))
         self._buffer, self._t = [], 0
         self._obs = {k: np.asarray(v).copy() for k, v in obs.items()}
-        self._update_info(self._obs["pixels"])
+        self._update_info(self._obs["pixels"], at_reset=True)
         return self._copy_obs(), dict(self._info)
 
     def step(self, actions: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -113,10 +121,23 @@ class WorldModelEnv(gym.vector.VectorEnv):
             frames = F.interpolate(frames, size=(h, w), mode="bilinear", align_corners=False)
         return (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
-    def _update_info(self, pixels: np.ndarray) -> None:
+    def _update_info(self, pixels: np.ndarray, at_reset: bool = False) -> None:
+        """Read state and coverage off `pixels`; gated, unreadable frames keep the last judged coverage.
+
+        Start frames are real, so they are judged whatever their spread.
+        """
         states = np.asarray(self.state_reader(pixels), dtype=np.float64)
         coverage = np.asarray(self.coverage_rule(states), dtype=np.float64)
-        self._info = {"state": states, "coverage": coverage, "is_success": coverage > self.success_threshold}
+        readable = np.ones(len(pixels), dtype=bool)
+        if self.max_spread is not None and not at_reset:
+            readable = np.asarray(self.spread_reader(pixels)) <= self.max_spread
+            coverage = np.where(readable, coverage, self._info["coverage"])
+        self._info = {
+            "state": states,
+            "coverage": coverage,
+            "is_success": coverage > self.success_threshold,
+            "readable": readable,
+        }
 
     def _copy_obs(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._obs.items()}

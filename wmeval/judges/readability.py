@@ -9,7 +9,9 @@ its generated frames spread over 150 px (median) against 22 px on real frames.
 
 Readability is calibrated per run on the real rollouts: a frame is readable when its widest keypoint spread is
 within the `quantile` of the real frames' spread, so about 99% of real frames pass by construction and a
-world model's share says how often its frames look as readable as reality's to the judge.
+world model's share says how often its frames look as readable as reality's to the judge. The same threshold
+gates the imagined judge (`WorldModelEnv(max_spread=...)`): a frame it cannot read does not move the judged
+state, so success is read only from frames that look as readable as reality's.
 """
 
 from __future__ import annotations
@@ -26,19 +28,28 @@ from wmeval.rollout import Rollouts
 SpreadReader = Callable[[np.ndarray], np.ndarray]
 
 
+#: The share of real frames that are readable by construction.
+READABLE_QUANTILE = 0.99
+
+
+def real_spreads(real: Mapping[str, Rollouts], spread: SpreadReader, every: int) -> np.ndarray:
+    """The judge's spread on every real frame observed at the world model's cadence."""
+    return np.concatenate([spread(_frames(r, every)) for r in real.values()])
+
+
 def judge_readability(
-    real: Mapping[str, Rollouts],
+    real_spread: np.ndarray,
     imagined: Mapping[str, Mapping[str, Rollouts]],
     spread: SpreadReader,
     every: int,
-    quantile: float = 0.99,
+    quantile: float = READABLE_QUANTILE,
 ) -> dict[str, Any]:
-    """Share of readable frames per world, over the frames a world model generates (every `every` steps).
+    """Share of readable frames per world, over the frames a world model generates (every `every` steps),
+    against the threshold set by `real_spread` (`real_spreads` of the paired real rollouts).
 
     Returns {"threshold": spread limit, "quantile": q, "real": share, "worlds": {world model: share},
     "policies": {world model: {policy: share}}}.
     """
-    real_spread = np.concatenate([spread(_frames(r, every)) for r in real.values()])
     threshold = float(np.quantile(real_spread, quantile))
     per_policy = {
         name: {policy: spread(_frames(r, every)) <= threshold for policy, r in by_policy.items()}

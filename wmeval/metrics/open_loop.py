@@ -6,6 +6,7 @@ predicts no change (a static PushT frame scores ~35 dB one step ahead).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,12 @@ import torch.nn.functional as F
 from worldmodel import WorldModel
 from worldmodel.data.actions import step_actions
 
-#: PSNR of identical images is infinite; capping it keeps averages over episodes meaningful.
-MAX_PSNR = 100.0
+#: PSNR of identical images is infinite, so averages cap it: at the PSNR of a one-grey-level error at every
+#: pixel of a uint8 frame (20 log10 255 = 48.1 dB), below which frames are the same after quantisation. A higher
+#: cap lets exactly copied static frames outweigh the rest: measured with 100 dB on 18 unseen PushT episodes,
+#: copy-last scored 34.3 dB against the world model's 32.1 while losing on 16 of the 18 episodes, its two
+#: idle ones (11% of the frames, all identical) adding 7 dB to its mean.
+MAX_PSNR = 20 * math.log10(255)
 
 
 def psnr(

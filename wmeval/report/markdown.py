@@ -171,10 +171,15 @@ def readability_text(readability: Mapping[str, Any] | None, name: str) -> str:
     share = ((readability or {}).get("worlds") or {}).get(name)
     if share is None:
         return ""
+    use = (
+        "The imagined judge skipped the unreadable ones (they keep the last readable coverage)."
+        if readability.get("gated")
+        else "Imagined success read from unreadable frames is not evidence."
+    )
     return (
         f"Judge-readable frames: {share:.0%} of this world model's frames vs {readability['real']:.0%} of real "
         f"frames (keypoint spread within {readability['threshold']:.0f} simulator units, the real frames' "
-        f"{readability['quantile']:.0%} quantile). Imagined success read from unreadable frames is not evidence."
+        f"{readability['quantile']:.0%} quantile). {use}"
     )
 
 

@@ -36,10 +36,13 @@ def success_scatter(
 
     `blocks[name]` is a `ranking_fidelity` block. A policy entry may carry `real_ci95` / `imagined_ci95`
     ([lo, hi]) for bootstrap error bars. Points on the diagonal are policies the world model judges right.
+    Each axis spans its own data (a world model whose rates are compressed toward one level still shows
+    its order), so read the diagonal as where imagined = real, not as a 45-degree line.
     """
     fig = _figure(5.5, 5.0)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="imagined = real")
+    xs, ys = [], []
     for k, (name, block) in enumerate(blocks.items()):
         color = PALETTE[(k + 1) % len(PALETTE)]
         pts = [
@@ -49,6 +52,8 @@ def success_scatter(
             continue
         x = np.array([float(p["real_success"]) for p in pts])
         y = np.array([float(p["imagined_success"]) for p in pts])
+        xs.append(x)
+        ys.append(y)
         rho = _fmt(block.get("spearman"))
         ax.errorbar(
             x,
@@ -62,21 +67,32 @@ def success_scatter(
             capsize=2,
             label=f"{name} (Spearman {rho}, Pearson {_fmt(block.get('pearson'))})",
         )
-        for p, xi, yi in zip(pts, x, y, strict=True):
-            ax.annotate(
-                str(p.get("name", "")), (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points"
-            )
+        if k == 0:  # policy names once: every world model's point of a policy shares its real x
+            for p, xi, yi in zip(pts, x, y, strict=True):
+                ax.annotate(
+                    str(p.get("name", "")), (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                )
     ax.set(
-        xlim=(-0.03, 1.03),
-        ylim=(-0.03, 1.03),
+        xlim=_span(xs),
+        ylim=_span(ys),
         xlabel=f"real {label}",
         ylabel=f"imagined {label}",
         title=title,
     )
-    ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     return _save(fig, path)
+
+
+def _span(values: list[np.ndarray], pad: float = 0.15, least: float = 0.1) -> tuple[float, float]:
+    """Axis limits around `values` (rates in [0, 1]), at least `least` wide, padded; [0, 1] when empty."""
+    if not values:
+        return (-0.03, 1.03)
+    flat = np.concatenate(values)
+    lo, hi = float(flat.min()), float(flat.max())
+    margin = max(hi - lo, least) * pad
+    centre, half = (lo + hi) / 2, max(hi - lo, least) / 2 + margin
+    return (max(centre - half, -0.03), min(centre + half, 1.03))
 
 
 def success_curves(
