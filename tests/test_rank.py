@@ -5,7 +5,7 @@ import pytest
 
 from tests.wm_fixtures import pusht_shaped_world_model
 from wmeval.cli import main
-from wmeval.rank import episode_outcomes
+from wmeval.rank import episode_outcomes, every_frame_read
 from wmeval.rollout import Rollouts
 
 SCHEMA_RANKING = {"policies", "pearson", "spearman", "kendall", "mmrv", "pairwise_accuracy", "ci95", "judge"}
@@ -46,6 +46,8 @@ def test_rank_writes_the_report_schema(tmp_path):
     assert set(readable["worlds"]) == {"wm", "copy_last"} and 0.9 <= readable["real"] <= 1.0
     assert set(readable["policies"]["wm"]) == {"pusht/expert@image", "pusht/idle@image", "random"}
     assert readable["gated"] and "keep the last readable coverage" in report["ranking"]["judge"]
+    naive = readable["every_frame_read"]["wm"]["graded"]  # the same rollouts, every frame read
+    assert set(naive) == {"pearson", "spearman", "kendall", "mmrv"} and 0 <= naive["mmrv"] <= 1
     assert "judge-readable frames" in (out / "report.md").read_text()
 
 
@@ -65,6 +67,24 @@ def test_outcomes_from_coverage():
     assert episode_outcomes(r, "strict").tolist() == [1, 0, 0]
     assert episode_outcomes(r, "graded").tolist() == [1, 1, 0]
     assert episode_outcomes(r, "coverage") == pytest.approx([0.97, 0.85, 0.3])
+
+
+def test_every_frame_read_rescores_the_raw_estimates_the_gate_skipped():
+    # the gate held coverage at 0.2 while the estimator read 0.99 off an unreadable frame
+    states = np.zeros((1, 3, 5))
+    states[0, :, 0] = [0.1, 0.2, 0.99]
+    r = Rollouts(
+        actions=np.zeros((1, 2, 2)),
+        coverage=np.array([[0.1, 0.2, 0.2]]),
+        step_success=np.zeros((1, 2), bool),
+        success=np.array([False]),
+        lengths=np.array([2]),
+        seeds=np.arange(1),
+        states=states,
+    )
+    naive = every_frame_read(r, lambda s: s[:, 0])
+    assert naive.coverage.tolist() == [[0.1, 0.2, 0.99]] and naive.success.tolist() == [True]
+    assert r.coverage.max() == pytest.approx(0.2)  # the gated rollouts are left as they were
 
 
 def test_a_saved_lerobot_policy_ranks_unchanged_in_both_worlds(tmp_path):

@@ -143,7 +143,13 @@ def test_terminal_summary_shows_every_world_and_orders_the_world_models():
         "ranking": blocks["fair"],
         "world_models": {n: {"ranking": b} for n, b in blocks.items()},
         "baselines": {"copy_last": {"pearson": None, "spearman": None, "kendall": None, "mmrv": 0.3}},
-        "judge_readability": {"real": 0.99, "worlds": {"fair": 0.5, "good": 0.25}, "threshold": 30.0},
+        "judge_readability": {
+            "real": 0.99,
+            "worlds": {"fair": 0.5, "good": 0.25},
+            "threshold": 30.0,
+            "every_frame_read": {"good": {"coverage": {"spearman": 0.1, "pearson": 0.2, "mmrv": 0.25}}},
+        },
+        "outcome": "coverage",
         "seed": 0,
     }
     text = summary_text(report)
@@ -154,6 +160,9 @@ def test_terminal_summary_shows_every_world_and_orders_the_world_models():
     assert board.index(" good ") < board.index(" fair ") < board.index("copy_last (baseline)")
     assert "n/a" in board.split("copy_last (baseline)")[1].splitlines()[0]
     assert "judge-readable frames: fair 50%, good 25% (real frames 99%)" in text
+    assert (
+        "good with every frame read (unreadable ones too): Spearman 0.100, Pearson 0.200, MMRV 0.250" in text
+    )
 
 
 def test_scatter_axes_zoom_to_compressed_rates_so_their_order_shows():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +12,9 @@ import numpy as np
 import torch
 
 from wmeval.envs import make_env
-from wmeval.envs.imagined import make_imagined_env, make_judge_spread
+from wmeval.envs.imagined import imagined_coverage_rule, make_imagined_env, make_judge_spread
 from wmeval.errors import ConfigError
-from wmeval.judges.base import GRADED_COVERAGE, OUTCOMES
+from wmeval.judges.base import GRADED_COVERAGE, OUTCOMES, STRICT_COVERAGE
 from wmeval.judges.readability import READABLE_QUANTILE, judge_readability, real_spreads
 from wmeval.metrics.ranking import ranking_fidelity
 from wmeval.rollout import Rollouts, rollout
@@ -26,6 +27,10 @@ JUDGES = {
     "imagined": "state probe (CNN state estimator on generated frames + gym-pusht coverage rule)",
     "gate": "; frames the estimator cannot read as sharply as real ones keep the last readable coverage",
 }
+
+
+#: The fidelity statistics every comparison reports.
+FIDELITY_KEYS = ("pearson", "spearman", "kendall", "mmrv")
 
 
 @dataclass
@@ -49,6 +54,31 @@ def episode_outcomes(rollouts: Rollouts, outcome: str) -> np.ndarray:
     if outcome == "coverage":
         return np.clip(rollouts.max_coverage(), 0.0, 1.0)
     raise ConfigError(f"outcome={outcome!r} is unknown: choose one of {', '.join(OUTCOMES)}")
+
+
+def every_frame_read(rollouts: Rollouts, rule: Any) -> Rollouts:
+    """The same rollouts as the judge would score them reading every frame, unreadable ones included.
+
+    Imagined rollouts keep the estimator's raw reading of each frame (`states`), so this costs no rollout;
+    an episode a false success on an unreadable frame would have ended early still runs its full length.
+    """
+    n, t, dim = rollouts.states.shape
+    coverage = np.asarray(rule(rollouts.states.reshape(n * t, dim)), dtype=float).reshape(n, t)
+    coverage[:, 0] = rollouts.coverage[:, 0]
+    return dataclasses.replace(rollouts, coverage=coverage, success=coverage.max(axis=1) > STRICT_COVERAGE)
+
+
+def _every_frame_read_fidelity(result: RankResult, rule: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """What the ranking owes to skipping unreadable frames: fidelity of the same rollouts, every frame read."""
+    blocks: dict[str, dict[str, dict[str, float]]] = {}
+    for wm_name, by_policy in result.imagined.items():
+        blocks[wm_name] = {}
+        for outcome in OUTCOMES:
+            real = {p: episode_outcomes(r, outcome) for p, r in result.real.items()}
+            naive = {p: episode_outcomes(every_frame_read(r, rule), outcome) for p, r in by_policy.items()}
+            block = ranking_fidelity(naive, real, n_boot=0)
+            blocks[wm_name][outcome] = {k: block[k] for k in FIDELITY_KEYS}
+    return blocks
 
 
 def load_world_model(spec: str, *, reference: Any = None, device: str = "cpu") -> Any:
@@ -154,4 +184,8 @@ def rank_policies(
             block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
             block["judge"] = f"{outcome}: real by {JUDGES['real']}; imagined by {judge}"
             result.blocks[wm_name][outcome] = block
+    if max_spread is not None:
+        result.readability["every_frame_read"] = _every_frame_read_fidelity(
+            result, imagined_coverage_rule(env)
+        )
     return result

@@ -39,6 +39,15 @@ def make_judge_spread(name: str) -> Any:
     return pusht_spread_reader(load_default_estimator())
 
 
+def imagined_coverage_rule(name: str) -> Any:
+    """`name`'s success rule on estimated states `[N, 5]` -> coverage `[N]` (the judge's last step)."""
+    if name != "pusht":
+        raise ConfigError(f"env={name!r} has no imagined counterpart yet: the known one is pusht")
+    from wmeval.envs.pusht import pusht_coverage
+
+    return lambda states: np.asarray(pusht_coverage(states[:, 2:5]))
+
+
 def make_imagined_env(
     name: str,
     world_model: Any,
@@ -55,10 +64,8 @@ def make_imagined_env(
     """
     from wmeval.envs import make_env
 
-    if name != "pusht":
-        raise ConfigError(f"env={name!r} has no imagined counterpart yet: the known one is pusht")
+    rule = imagined_coverage_rule(name)
     from policies.pusht.state_estimator import load_default_estimator
-    from wmeval.envs.pusht import pusht_coverage
 
     estimator = load_default_estimator()
     start_env = make_env(name, num_envs=num_envs, max_episode_steps=max_episode_steps)
@@ -66,7 +73,7 @@ def make_imagined_env(
         world_model,
         start_env,
         pusht_state_reader(estimator),
-        lambda states: np.asarray(pusht_coverage(states[:, 2:5])),
+        rule,
         state_keys={"agent_pos": (0, 2)},
         max_episode_steps=max_episode_steps,
         spread_reader=pusht_spread_reader(estimator) if max_spread is not None else None,

@@ -81,7 +81,7 @@ def build_blocks(report: Mapping[str, Any], figures: Mapping[str, Path]) -> list
         blocks.append(("h3", "Fidelity"))
         if judge_text(block):
             blocks.append(("p", f"Imagined success judged by: {judge_text(block)}."))
-        readable = readability_text(report.get("judge_readability"), name)
+        readable = readability_text(report.get("judge_readability"), name, report.get("outcome"))
         if readable:
             blocks.append(("p", readable))
         blocks.append(fidelity_table(name if len(models) > 1 else "world model", block, baselines))
@@ -166,8 +166,9 @@ def judge_text(block: Mapping[str, Any]) -> str:
     return "" if judge is None else str(judge)
 
 
-def readability_text(readability: Mapping[str, Any] | None, name: str) -> str:
-    """One sentence on how much of the world model's frames the judge could read, beside real frames'."""
+def readability_text(readability: Mapping[str, Any] | None, name: str, outcome: str | None = None) -> str:
+    """How much of the world model's frames the judge could read, beside real frames', and, when it skipped
+    the unreadable ones, what reading every frame would have given for `outcome`."""
     share = ((readability or {}).get("worlds") or {}).get(name)
     if share is None:
         return ""
@@ -176,11 +177,20 @@ def readability_text(readability: Mapping[str, Any] | None, name: str) -> str:
         if readability.get("gated")
         else "Imagined success read from unreadable frames is not evidence."
     )
-    return (
+    text = (
         f"Judge-readable frames: {share:.0%} of this world model's frames vs {readability['real']:.0%} of real "
         f"frames (keypoint spread within {readability['threshold']:.0f} simulator units, the real frames' "
         f"{readability['quantile']:.0%} quantile). {use}"
     )
+    naive = ((readability.get("every_frame_read") or {}).get(name) or {}).get(outcome)
+    if naive:
+        text += f" The same rollouts read on every frame: {every_frame_read_text(naive)}."
+    return text
+
+
+def every_frame_read_text(block: Mapping[str, Any]) -> str:
+    """Fidelity of the same rollouts with every frame read, unreadable ones included, in one phrase."""
+    return f"Spearman {fmt(block.get('spearman'))}, Pearson {fmt(block.get('pearson'))}, MMRV {fmt(block.get('mmrv'))}"
 
 
 def with_ci(block: Mapping[str, Any], key: str) -> str:

@@ -8,13 +8,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from wmeval.io import to_json_safe, write_json
-from wmeval.rank import JUDGES, RankResult
+from wmeval.rank import FIDELITY_KEYS, JUDGES, RankResult
 from wmeval.report import plots
 from wmeval.report.episodes import episodes_from_rollouts
 from wmeval.report.markdown import write_report
 
 BASELINE = "copy_last"
-FIDELITY_KEYS = ("pearson", "spearman", "kendall", "mmrv")
 
 
 def world_model_info(name: str, wm: Any) -> dict[str, str]:

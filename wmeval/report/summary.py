@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from wmeval.report.markdown import fmt, judge_text, leaderboard, world_model_blocks
+from wmeval.report.markdown import every_frame_read_text, fmt, judge_text, leaderboard, world_model_blocks
 
 
 def summary_text(report: Mapping[str, Any], out: Path | None = None) -> str:
@@ -41,6 +41,10 @@ def summary_text(report: Mapping[str, Any], out: Path | None = None) -> str:
     if readable.get("worlds"):
         shares = ", ".join(f"{name} {share:.0%}" for name, share in readable["worlds"].items())
         lines.append(f"judge-readable frames: {shares} (real frames {readable['real']:.0%})")
+    for name, by_outcome in (readable.get("every_frame_read") or {}).items():
+        if by_outcome.get(report.get("outcome")):
+            naive = every_frame_read_text(by_outcome[report["outcome"]])
+            lines.append(f"{name} with every frame read (unreadable ones too): {naive}")
     if out is not None:
         rrd = out / "rollouts.rrd"
         lines.append(f"\nreport: {out / 'report.md'}" + (f"   rollouts: {rrd}" if rrd.is_file() else ""))
