@@ -48,7 +48,8 @@ def test_rank_writes_the_report_schema(tmp_path):
     assert readable["gated"] and "keep the last readable coverage" in report["ranking"]["judge"]
     naive = readable["every_frame_read"]["wm"]["graded"]  # the same rollouts, every frame read
     assert set(naive) == {"pearson", "spearman", "kendall", "mmrv"} and 0 <= naive["mmrv"] <= 1
-    assert "judge-readable frames" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "judge-readable frames" in md and "The same rollouts read on every frame: Spearman" in md
 
 
 def test_rank_refuses_a_world_model_of_another_env(tmp_path):
