@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +64,7 @@ def every_frame_read(rollouts: Rollouts, rule: Any) -> Rollouts:
     n, t, dim = rollouts.states.shape
     coverage = np.asarray(rule(rollouts.states.reshape(n * t, dim)), dtype=float).reshape(n, t)
     coverage[:, 0] = rollouts.coverage[:, 0]
-    return dataclasses.replace(rollouts, coverage=coverage, success=coverage.max(axis=1) > STRICT_COVERAGE)
+    return replace(rollouts, coverage=coverage, success=coverage.max(axis=1) > STRICT_COVERAGE)
 
 
 def _every_frame_read_fidelity(result: RankResult, rule: Any) -> dict[str, dict[str, dict[str, float]]]:

@@ -62,10 +62,9 @@ def make_imagined_env(
     `max_spread`: judge success only on frames the state estimator reads within this spread (see
     `WorldModelEnv`); None reads every frame.
     """
-    from wmeval.envs import make_env
-
     rule = imagined_coverage_rule(name)
     from policies.pusht.state_estimator import load_default_estimator
+    from wmeval.envs import make_env
 
     estimator = load_default_estimator()
     start_env = make_env(name, num_envs=num_envs, max_episode_steps=max_episode_steps)
