@@ -67,7 +67,7 @@ def success_scatter(
             capsize=2,
             label=f"{name} (Spearman {rho}, Pearson {_fmt(block.get('pearson'))})",
         )
-        if k == 0:  # policy names once: every world model's point of a policy shares its real x
+        if len(xs) == 1:  # policy names once: every world model's point of a policy shares its real x
             for p, xi, yi in zip(pts, x, y, strict=True):
                 ax.annotate(
                     str(p.get("name", "")), (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points"
