@@ -26,7 +26,7 @@ def test_demo_writes_every_report_field(demo_run):
     ranking = report["ranking"]
     assert len(ranking["policies"]) >= 6
     for policy in ranking["policies"]:
-        assert set(policy) == {"name", "real_success", "imagined_success", "episodes"}
+        assert set(policy) == {"name", "real_success", "imagined_success", "episodes", "in_training_data"}
         assert 0 <= policy["real_success"] <= 1 and 0 <= policy["imagined_success"] <= 1
     for key in ("pearson", "spearman", "kendall", "mmrv", "pairwise_accuracy", "judge"):
         assert key in ranking
@@ -35,6 +35,9 @@ def test_demo_writes_every_report_field(demo_run):
     assert set(report["world_model"]) == {"checkpoint", "encoder", "adapter", "dit"}
     assert report["timings_s"]["rank"] > 0 and report["timings_s"]["total"] >= report["timings_s"]["rank"]
     assert report["seed"] == 0
+    assert "read on every generated frame" in ranking["judge"]  # the headline never skips frames
+    shipped = report["training_data"]["shipped"]
+    assert shipped["data"] and "pusht/expert" in shipped["policies"]
     for name in ("report.md", "report.html", "scatter.png", "curves.png", "frames.png", "rollouts.rrd"):
         assert (demo_run / name).stat().st_size > 0, name
     assert (demo_run.parent / "latest").resolve() == demo_run.resolve()

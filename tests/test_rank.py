@@ -11,8 +11,9 @@ from wmeval.rollout import Rollouts
 SCHEMA_RANKING = {"policies", "pearson", "spearman", "kendall", "mmrv", "pairwise_accuracy", "ci95", "judge"}
 
 
-def test_rank_writes_the_report_schema(tmp_path):
-    wm = pusht_shaped_world_model(tmp_path / "wm")
+def test_rank_writes_the_report_schema(tmp_path, caplog):
+    meta = {"data": "datasets/demo", "training_policies": ["pusht/expert", "pusht/random"]}
+    wm = pusht_shaped_world_model(tmp_path / "wm", meta=meta)
     out = tmp_path / "rank"
     code = main(
         [
@@ -41,15 +42,40 @@ def test_rank_writes_the_report_schema(tmp_path):
     assert set(report["world_model"]) == {"checkpoint", "encoder", "adapter", "dit"}
     assert {"record", "train", "rank", "total"} <= set(report["timings_s"])
     assert report["seed"] == 0 and "state probe" in report["ranking"]["judge"]
+    # the default judge reads every generated frame; readability is only a diagnostic beside it
+    assert "read on every generated frame" in report["ranking"]["judge"]
+    assert "SKIPPED" not in report["ranking"]["judge"]
+    # the report says what the world model learnt from, and which ranked behaviours were part of it
+    assert report["training_data"]["wm"] == {"data": "datasets/demo", "policies": meta["training_policies"]}
+    flags = {p["name"]: p["in_training_data"] for p in report["ranking"]["policies"]}
+    assert flags == {"pusht/expert@image": True, "pusht/idle@image": False, "random": False}
+    assert "wm was trained on the behaviour of pusht/expert@image" in caplog.text
     assert json.loads((out / "ranking.json").read_text())["ranking"] == report["ranking"]
     readable = report["judge_readability"]
     assert set(readable["worlds"]) == {"wm", "copy_last"} and 0.9 <= readable["real"] <= 1.0
     assert set(readable["policies"]["wm"]) == {"pusht/expert@image", "pusht/idle@image", "random"}
-    assert readable["gated"] and "keep the last readable coverage" in report["ranking"]["judge"]
+    assert not readable["gated"] and "every_frame_read" not in readable
+    md = (out / "report.md").read_text()
+    assert "judge-readable frames" in md and "in training data" in md
+
+
+def test_skipping_unreadable_frames_is_an_explicit_flagged_diagnostic(tmp_path):
+    wm = pusht_shaped_world_model(tmp_path / "wm")
+    out = tmp_path / "rank"
+    args = ["policies=[pusht/expert@image,pusht/idle@image]", "episodes=2", "max_steps=10", "num_envs=2"]
+    code = main(
+        ["rank", f"world_models=[{wm}]", *args, "readable_only=true", "n_boot=5", "rerun=off"]
+        + ["progress=false", f"out={out}"]
+    )
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert "SKIPPED (readable_only=true" in report["ranking"]["judge"]
+    readable = report["judge_readability"]
+    assert readable["gated"]
     naive = readable["every_frame_read"]["wm"]["graded"]  # the same rollouts, every frame read
     assert set(naive) == {"pearson", "spearman", "kendall", "mmrv"} and 0 <= naive["mmrv"] <= 1
     md = (out / "report.md").read_text()
-    assert "judge-readable frames" in md and "The same rollouts read on every frame: Spearman" in md
+    assert "The same rollouts read on every frame: Spearman" in md
 
 
 def test_rank_refuses_a_world_model_of_another_env(tmp_path):
@@ -146,3 +172,52 @@ def test_rank_saves_every_world_as_a_lerobot_dataset_with_paired_start_states(tm
     assert saved == pytest.approx(
         {p["name"]: p["imagined_success"] for p in report["outcomes"]["wm"]["coverage"]["policies"]}
     )
+
+
+def _rollouts(max_coverage: list[float]) -> Rollouts:
+    cov = np.array([[0.0, c] for c in max_coverage])
+    n = len(max_coverage)
+    return Rollouts(
+        actions=np.zeros((n, 1, 2)),
+        coverage=cov,
+        step_success=cov[:, 1:] > 0.95,
+        success=cov.max(1) > 0.95,
+        lengths=np.ones(n, int),
+        seeds=np.arange(n),
+    )
+
+
+def test_each_policy_set_is_ranked_on_its_own_and_flagged_when_it_trained_the_model():
+    from types import SimpleNamespace
+
+    from wmeval.rank import RankResult, fidelity_blocks
+    from wmeval.report.markdown import build_blocks
+    from wmeval.report.ranking import build_report
+
+    real = {"a": [0.9, 0.8], "b": [0.5, 0.4], "c": [0.2, 0.3], "d": [0.7, 0.6]}
+    imagined = {"a": [0.8, 0.8], "b": [0.6, 0.5], "c": [0.6, 0.7], "d": [0.1, 0.2]}  # c and d flipped
+    result = RankResult(
+        real={p: _rollouts(v) for p, v in real.items()},
+        imagined={"wm": {p: _rollouts(v) for p, v in imagined.items()}},
+    )
+    result.blocks = fidelity_blocks(result, list(real), n_boot=0, seed=0)
+    wm = SimpleNamespace(config=SimpleNamespace(meta={"data": "d", "training_policies": ["a", "b"]}))
+    sets = {"family": ["a", "b"], "heldout": ["c", "d"]}
+    report = build_report(result, {"wm": wm}, "coverage", 0, {}, policy_sets=sets)
+    family, heldout = report["policy_sets"]["family"], report["policy_sets"]["heldout"]
+    assert family["in_training_data"] == {"wm": True} and heldout["in_training_data"] == {"wm": False}
+    assert family["fidelity"]["wm"]["spearman"] == pytest.approx(1.0)
+    assert heldout["fidelity"]["wm"]["spearman"] == pytest.approx(-1.0)
+    assert [p["in_training_data"] for p in report["ranking"]["policies"]] == [True, True, False, False]
+    tables = [b for b in build_blocks(report, {}) if b[0] == "table" and b[1][0] == "policy set"]
+    assert [row[:3] for row in tables[0][2]] == [["family (2)", "wm", "yes"], ["heldout (2)", "wm", "no"]]
+
+
+def test_policy_sets_resolve_names_and_refuse_a_single_policy():
+    from wmeval.commands.rank import resolve_policy_sets
+    from wmeval.errors import ConfigError
+
+    sets = resolve_policy_sets("pusht", ["family", "random", "pusht/idle"])
+    assert sets["family"][0] == "pusht/expert@image" and sets["listed"] == ["random", "pusht/idle"]
+    with pytest.raises(ConfigError, match="at least two distinct policies"):
+        resolve_policy_sets("pusht", "random")

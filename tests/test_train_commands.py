@@ -101,6 +101,7 @@ def test_train_adapter_mlp_and_train_measures_statistics(recorded, tmp_path) -> 
     config = json.loads((wm_out / "model" / "world_model.json").read_text())
     assert len(config["latent_std"]) == 16 and config["dit"]["in_channels"] == 16
     assert config["dit"]["max_frames"] == 3  # the inference window defaults to the training clip (n_frames)
+    assert config["meta"]["training_policies"] == ["pusht/expert"]  # whose behaviour it learnt, for reports
     # an adapter trained on another encoder is refused with the fix
     bad = ["train", f"data={recorded}", "encoder.factor=4", f"adapter.pretrained={ad_out / 'adapter'}"]
     assert main([*bad, f"out={tmp_path / 'bad'}", "optim.steps=1", *TINY_TRAIN]) == 2

@@ -82,8 +82,9 @@ def tiny_world_model(
     return WorldModel(config, encoder, build_adapter("identity", in_dim=d), dit).eval()
 
 
-def pusht_shaped_world_model(directory, seed: int = 0) -> str:  # noqa: ANN001
-    """An untrained world model with PushT's interface (64 px frames, 5 sim steps x 2-d actions), saved."""
+def pusht_shaped_world_model(directory, seed: int = 0, meta: dict | None = None) -> str:  # noqa: ANN001
+    """An untrained world model with PushT's interface (64 px frames, 5 sim steps x 2-d actions), saved;
+    `meta` is its training manifest (e.g. `training_policies`)."""
     torch.manual_seed(seed)
     encoder = load_encoder("pixels", image_size=(64, 64), factor=8)
     h, w, d = encoder.latent_shape
@@ -100,6 +101,7 @@ def pusht_shaped_world_model(directory, seed: int = 0) -> str:  # noqa: ANN001
         action_offset=[256.0, 256.0],
         action_scale=[256.0, 256.0],
         sim_steps_per_frame=5,
+        meta=dict(meta or {}),
     )
     wm = WorldModel(config, encoder, build_adapter("identity", in_dim=d), DiT(dit_config))
     wm.save_pretrained(directory)

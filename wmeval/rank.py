@@ -24,7 +24,11 @@ from worldmodel.baselines import CopyLastFrameWorldModel
 JUDGES = {
     "real": "simulator (gym-pusht coverage / is_success)",
     "imagined": "state probe (CNN state estimator on generated frames + gym-pusht coverage rule)",
-    "gate": "; frames the estimator cannot read as sharply as real ones keep the last readable coverage",
+    "every_frame": ", read on every generated frame",
+    "gate": (
+        ", frames the estimator cannot read as sharply as real ones SKIPPED (readable_only=true, a diagnostic: "
+        "they keep the last readable coverage)"
+    ),
 }
 
 
@@ -42,6 +46,9 @@ class RankResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     fps: int = 10  # the real env's control rate, which saved rollouts keep
     readability: dict[str, Any] | None = None  # share of each world's frames the judge can read
+    judge: str = (
+        JUDGES["imagined"] + JUDGES["every_frame"]
+    )  # how the imagined worlds were judged (says so when frames were skipped)
 
 
 def episode_outcomes(rollouts: Rollouts, outcome: str) -> np.ndarray:
@@ -80,6 +87,22 @@ def _every_frame_read_fidelity(result: RankResult, rule: Any) -> dict[str, dict[
     return blocks
 
 
+def fidelity_blocks(
+    result: RankResult, names: list[str], *, n_boot: int, seed: int
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """world model -> outcome -> ranking block over the policies `names` (a policy set, or all of them)."""
+    blocks: dict[str, dict[str, dict[str, Any]]] = {}
+    for wm_name, by_policy in result.imagined.items():
+        blocks[wm_name] = {}
+        for outcome in OUTCOMES:
+            real = {p: episode_outcomes(result.real[p], outcome) for p in names}
+            imagined = {p: episode_outcomes(by_policy[p], outcome) for p in names}
+            block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
+            block["judge"] = f"{outcome}: real by {JUDGES['real']}; imagined by {result.judge}"
+            blocks[wm_name][outcome] = block
+    return blocks
+
+
 def load_world_model(spec: str, *, reference: Any = None, device: str = "cpu") -> Any:
     """A world model from a directory, or `copy_last` (the baseline, shaped like `reference`)."""
     if spec == "copy_last":
@@ -111,14 +134,15 @@ def rank_policies(
     num_steps: int | None = None,
     n_boot: int = 1000,
     progress: bool = True,
-    judge_unreadable: bool = False,
+    readable_only: bool = False,
 ) -> RankResult:
     """Roll every policy in the real env and in every world model from the same seeded start states.
 
     The policy sees a fresh observation every `sim_steps_per_frame` steps in BOTH worlds (the cadence at
     which a world model produces frames), so imagined and real numbers come from the same protocol.
-    Where the env has a spread reader, the imagined judge skips frames less readable than the real ones'
-    `READABLE_QUANTILE` (`WorldModelEnv(max_spread=...)`), unless `judge_unreadable`.
+    The imagined judge reads every generated frame. Where the env has a spread reader, the share of frames it
+    reads as sharply as real ones is reported beside (a diagnostic); `readable_only` instead skips the
+    less readable frames (`WorldModelEnv(max_spread=...)`), which the judge string and the report flag.
     """
     cadences = {int(wm.config.sim_steps_per_frame) for wm in world_models.values()}
     if len(cadences) != 1:
@@ -148,7 +172,7 @@ def rank_policies(
     spread = make_judge_spread(env)
     real_spread = None if spread is None else real_spreads(result.real, spread, obs_every)
     max_spread = None
-    if real_spread is not None and not judge_unreadable:
+    if real_spread is not None and readable_only:
         max_spread = float(np.quantile(real_spread, READABLE_QUANTILE))
     result.timings_s["real"] = time.perf_counter() - started
 
@@ -174,15 +198,8 @@ def rank_policies(
     if real_spread is not None:
         result.readability = judge_readability(real_spread, result.imagined, spread, obs_every)
         result.readability["gated"] = max_spread is not None
-    judge = JUDGES["imagined"] + (JUDGES["gate"] if max_spread is not None else "")
-    for wm_name in world_models:
-        result.blocks[wm_name] = {}
-        for outcome in OUTCOMES:
-            real = {p: episode_outcomes(r, outcome) for p, r in result.real.items()}
-            imagined = {p: episode_outcomes(r, outcome) for p, r in result.imagined[wm_name].items()}
-            block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
-            block["judge"] = f"{outcome}: real by {JUDGES['real']}; imagined by {judge}"
-            result.blocks[wm_name][outcome] = block
+    result.judge = JUDGES["imagined"] + (JUDGES["gate"] if max_spread is not None else JUDGES["every_frame"])
+    result.blocks = fidelity_blocks(result, list(policies), n_boot=n_boot, seed=seed)
     if max_spread is not None:
         result.readability["every_frame_read"] = _every_frame_read_fidelity(
             result, imagined_coverage_rule(env)

@@ -6,6 +6,7 @@ replayed in each world model and ranked against their recorded success (`wmeval.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,22 +16,38 @@ from omegaconf import DictConfig, OmegaConf
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, write_text
 from wmeval.judges.base import OUTCOMES
+from wmeval.provenance import in_training_data, training_data
 from wmeval.rank import load_world_model, rank_policies
 from wmeval.report.ranking import write_ranking_outputs
 from wmeval.report.summary import summary_text
 from wmeval.shipped import SHIPPED_WORLD_MODEL
 
+log = logging.getLogger(__name__)
 
-def resolve_policy_names(env: str, policies: Any) -> list[str]:
-    """`family` -> the env's family members, image-based (a world model gives pixels, not sim state)."""
-    from policies.registry import family_members
 
-    if isinstance(policies, str):
-        return [f"{n}@image" for n in family_members(env)] if policies == "family" else [policies]
-    names = [str(p) for p in policies]
-    if len(names) < 2:
-        raise ConfigError(f"policies={names} ranks nothing: give at least two policies, or `family`")
-    return names
+#: Named sets of policies: `policies.registry.<set>_members(env)` lists each.
+POLICY_SETS = ("family", "heldout")
+
+
+def resolve_policy_sets(env: str, policies: Any) -> dict[str, list[str]]:
+    """`family` / `heldout` -> that set's members, image-based (a world model gives pixels, not sim state);
+    any other names form the set `listed`. A string is one entry; a list may mix sets and names."""
+    import policies.registry as registry
+
+    entries = [policies] if isinstance(policies, str) else [str(p) for p in policies]
+    sets: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry in POLICY_SETS:
+            sets[entry] = [f"{n}@image" for n in getattr(registry, f"{entry}_members")(env)]
+        else:
+            sets.setdefault("listed", []).append(entry)
+    names = [n for group in sets.values() for n in group]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ConfigError(
+            f"policies={entries} must name at least two distinct policies: give `family`, `heldout`, "
+            "both ([family,heldout]) or a list of policy names"
+        )
+    return sets
 
 
 def resolve_world_models(specs: list[str], baseline: bool, device: str) -> dict[str, Any]:
@@ -69,10 +86,10 @@ def rank_and_report(
     from policies.registry import make_policy
 
     policies_cfg = cfg.policies if isinstance(cfg.policies, str) else OmegaConf.to_container(cfg.policies)
-    policies = {
-        name: make_policy(name, seed=cfg.seed) for name in resolve_policy_names(cfg.env, policies_cfg)
-    }
+    sets = resolve_policy_sets(cfg.env, policies_cfg)
+    policies = {name: make_policy(name, seed=cfg.seed) for group in sets.values() for name in group}
     world_models = resolve_world_models(world_model_specs, baseline, cfg.device)
+    warn_in_training_data(policies, world_models)
     started = time.perf_counter()
     result = rank_policies(
         policies,
@@ -85,10 +102,24 @@ def rank_and_report(
         num_steps=cfg.num_steps,
         n_boot=cfg.n_boot,
         progress=cfg.progress,
-        judge_unreadable=cfg.judge_unreadable,
+        readable_only=cfg.readable_only,
     )
     timings = {**timings, "rank": time.perf_counter() - started}
-    return write_ranking_outputs(out, result, world_models, cfg, timings=timings)
+    return write_ranking_outputs(out, result, world_models, cfg, timings=timings, policy_sets=sets)
+
+
+def warn_in_training_data(policies: dict[str, Any], world_models: dict[str, Any]) -> None:
+    """Say which ranked policies produced a world model's training data: their fidelity is in-distribution."""
+    for wm_name, wm in world_models.items():
+        training = training_data(wm)
+        seen = [p for p in policies if in_training_data(p, training)]
+        if seen:
+            log.warning(
+                "%s was trained on the behaviour of %s: ranking them measures replay of training data, "
+                "not ranking of new policies (the report flags them; read the held-out set's fidelity)",
+                wm_name,
+                ", ".join(seen),
+            )
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from wmeval.data.sources import camera_list, layout_from_config, load_data
 from wmeval.errors import WmevalError
 from wmeval.io import prepare_out_dir, write_json
 from wmeval.metrics.open_loop import open_loop_psnr, open_loop_rollouts, open_loop_state_errors
+from wmeval.provenance import policies_in
 from wmeval.report.video import write_side_by_side_gif
 from worldmodel import WorldModel, WorldModelConfig
 from worldmodel.adapters import Adapter, build_adapter, load_adapter
@@ -122,6 +123,8 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         wm_config.meta = {**_manifest(cfg, dist, train_eps, heldout, step, history, metrics), **extra}
         before = (init or {}).get("trained_before") or {}
         wm_config.meta["total_steps"] = step + before.get("total_steps", 0)
+        earlier = before.get("training_policies") or []  # a warm start also learnt its source's data
+        wm_config.meta["training_policies"] = sorted({*wm_config.meta["training_policies"], *earlier})
         wm.save_pretrained(out / "model")
         return metrics
 
@@ -147,6 +150,7 @@ def _manifest(cfg, dist, train_eps, heldout, step, history, metrics) -> dict[str
         "data": str(cfg.data),
         "train_episodes": len(train_eps),
         "heldout_episodes": len(heldout),
+        "training_policies": policies_in(train_eps + heldout),  # held-out episodes are the same behaviours
         "steps": step,
         "wall_s": history.get("wall_s"),
         "device": str(dist.device),
@@ -280,6 +284,7 @@ def _lineage(config_path: Path) -> dict[str, Any] | None:
         "steps": meta["steps"],
         "total_steps": meta["steps"] + (before or {}).get("total_steps", 0),
         "data": meta.get("data"),
+        "training_policies": meta.get("training_policies"),
         "wall_s": meta.get("wall_s"),
         "trained_before": before,
     }

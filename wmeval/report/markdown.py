@@ -64,6 +64,17 @@ def build_blocks(report: Mapping[str, Any], figures: Mapping[str, Path]) -> list
         facts.append("judge: " + "; ".join(sorted(judges)))
     blocks.append(("ul", facts))
 
+    if report.get("policy_sets"):
+        blocks.append(("h2", "Fidelity by policy set"))
+        blocks.append(
+            (
+                "p",
+                "Each set of policies ranked on its own. A set whose behaviour trained the world model "
+                "measures replay of its training data; the sets it never saw measure ranking of new policies.",
+            )
+        )
+        blocks.append(policy_set_table(report["policy_sets"]))
+
     if len(models) > 1:
         blocks.append(("h2", "World models, most faithful first"))
         blocks.append(
@@ -129,6 +140,22 @@ def leaderboard(
     return ("table", head, rows)
 
 
+def policy_set_table(sets: Mapping[str, Any]) -> Block:
+    """One row per (policy set, world): fidelity with CIs, and whether the set's behaviour trained the world."""
+    head = ["policy set", "world", "in training data", STATS["spearman"], STATS["pearson"], STATS["mmrv"]]
+    rows = []
+    for set_name, entry in sets.items():
+        for world, block in entry["fidelity"].items():
+            trained = entry["in_training_data"].get(world)
+            cells = [with_ci(block, k) for k in ("spearman", "pearson", "mmrv")]
+            rows.append([f"{set_name} ({len(entry['policies'])})", world, yes_no(trained), *cells])
+    return ("table", head, rows)
+
+
+def yes_no(value: bool | None) -> str:
+    return NA if value is None else ("yes" if value else "no")
+
+
 def policy_table(block: Mapping[str, Any], readable: Mapping[str, float] | None = None) -> Block:
     """Real and imagined success per policy; with `readable`, the share of its frames the judge could read."""
     head = ["policy", "real success", "imagined success", "episodes"]
@@ -141,6 +168,10 @@ def policy_table(block: Mapping[str, Any], readable: Mapping[str, float] | None 
         ]
         for p in block.get("policies", [])
     ]
+    if any(p.get("in_training_data") is not None for p in block.get("policies", [])):
+        head.append("in training data")
+        for row, p in zip(rows, block["policies"], strict=True):
+            row.append(yes_no(p.get("in_training_data")))
     if readable:
         head.append("judge-readable frames")
         for row in rows:
@@ -175,7 +206,8 @@ def readability_text(readability: Mapping[str, Any] | None, name: str, outcome: 
     use = (
         "The imagined judge skipped the unreadable ones (they keep the last readable coverage)."
         if readability.get("gated")
-        else "Imagined success read from unreadable frames is not evidence."
+        else "Every frame was judged; a low share says this world model's frames, and its numbers, are not "
+        "to be trusted."
     )
     text = (
         f"Judge-readable frames: {share:.0%} of this world model's frames vs {readability['real']:.0%} of real "

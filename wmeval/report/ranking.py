@@ -8,7 +8,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from wmeval.io import to_json_safe, write_json
-from wmeval.rank import FIDELITY_KEYS, JUDGES, RankResult
+from wmeval.provenance import in_training_data, training_data
+from wmeval.rank import FIDELITY_KEYS, JUDGES, RankResult, fidelity_blocks
 from wmeval.report import plots
 from wmeval.report.episodes import episodes_from_rollouts
 from wmeval.report.markdown import write_report
@@ -37,14 +38,28 @@ def world_model_info(name: str, wm: Any) -> dict[str, str]:
 
 
 def build_report(
-    result: RankResult, world_models: dict[str, Any], outcome: str, seed: int, timings: dict[str, float]
+    result: RankResult,
+    world_models: dict[str, Any],
+    outcome: str,
+    seed: int,
+    timings: dict[str, float],
+    policy_sets: dict[str, list[str]] | None = None,
+    n_boot: int = 0,
 ) -> dict[str, Any]:
-    """The schema of issue "harness": one headline `ranking` block (first world model) plus every other block."""
+    """The stable schema: one headline `ranking` block (first world model, every ranked policy) plus every
+    other block; `training_data` and per-policy `in_training_data` say which ranked behaviours trained each
+    world model, and `policy_sets` gives the fidelity of each set of policies (family, held-out) on its own."""
     models = [n for n in world_models if n != BASELINE]
     headline = models[0]
+    training = {n: training_data(world_models[n]) for n in models}
+    for name, blocks in result.blocks.items():
+        for block in blocks.values():
+            for entry in block["policies"]:
+                entry["in_training_data"] = in_training_data(entry["name"], training.get(name))
     report: dict[str, Any] = {
         "ranking": result.blocks[headline][outcome],
         "world_model": world_model_info(headline, world_models[headline]),
+        "training_data": training,
         "baselines": {},
         "timings_s": {"record": 0.0, "train": 0.0, "rank": 0.0, "total": 0.0, **timings},
         "seed": seed,
@@ -53,6 +68,18 @@ def build_report(
         "rollout_timings_s": result.timings_s,
         "judge_readability": result.readability,
     }
+    if policy_sets and len(policy_sets) > 1:
+        report["policy_sets"] = {
+            set_name: {
+                "policies": names,
+                "in_training_data": {n: any(in_training_data(p, training[n]) for p in names) for n in models},
+                "fidelity": {
+                    n: {k: b[outcome][k] for k in (*FIDELITY_KEYS, "ci95")}
+                    for n, b in fidelity_blocks(result, names, n_boot=n_boot, seed=seed).items()
+                },
+            }
+            for set_name, names in policy_sets.items()
+        }
     if BASELINE in result.blocks:
         report["baselines"][BASELINE] = {k: result.blocks[BASELINE][outcome][k] for k in FIDELITY_KEYS}
     if len(models) > 1:
@@ -64,11 +91,18 @@ def build_report(
 
 
 def write_ranking_outputs(
-    out: Path, result: RankResult, world_models: dict[str, Any], cfg: DictConfig, timings: dict[str, float]
+    out: Path,
+    result: RankResult,
+    world_models: dict[str, Any],
+    cfg: DictConfig,
+    timings: dict[str, float],
+    policy_sets: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """`report.json` (and its alias `ranking.json`), the resolved config, plots, report.md/html, rollouts.rrd,
     and with `save_rollouts` every rollout as a LeRobotDataset per world under `rollouts/`."""
-    report = build_report(result, world_models, cfg.outcome, cfg.seed, timings)
+    report = build_report(
+        result, world_models, cfg.outcome, cfg.seed, timings, policy_sets=policy_sets, n_boot=cfg.n_boot
+    )
     report["timings_s"]["total"] = report["timings_s"].get("total") or sum(
         v for k, v in report["timings_s"].items() if k != "total"
     )
@@ -101,7 +135,7 @@ def write_ranking_outputs(
             result.real,
             {n: r for n, r in result.imagined.items() if n != BASELINE},
             checkpoints={n: str(getattr(wm, "directory", None) or n) for n, wm in world_models.items()},
-            judges=JUDGES,
+            judges={"real": JUDGES["real"], "imagined": result.judge},
             env=cfg.env,
             seed=cfg.seed,
             fps=result.fps,

@@ -9,7 +9,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from wmeval.report.markdown import every_frame_read_text, fmt, judge_text, leaderboard, world_model_blocks
+from wmeval.report.markdown import (
+    every_frame_read_text,
+    fmt,
+    judge_text,
+    leaderboard,
+    policy_set_table,
+    world_model_blocks,
+    yes_no,
+)
 
 
 def summary_text(report: Mapping[str, Any], out: Path | None = None) -> str:
@@ -29,6 +37,10 @@ def summary_text(report: Mapping[str, Any], out: Path | None = None) -> str:
         [p["name"], fmt(p.get("real_success")), *[fmt(imagined[m].get(p["name"])) for m in models]]
         for p in first.get("policies", [])
     ]
+    if any(p.get("in_training_data") is not None for p in first.get("policies", [])):
+        head.append("in training data")
+        for row, p in zip(rows, first["policies"], strict=True):
+            row.append(yes_no(p.get("in_training_data")))
     lines = [text_table(head, rows), ""]
     if judge_text(first):
         lines.append(f"judge: {judge_text(first)}")
@@ -38,6 +50,9 @@ def summary_text(report: Mapping[str, Any], out: Path | None = None) -> str:
         "world models, most faithful first (95% bootstrap CIs):",
         text_table(board_head, board_rows, left=2),
     ]
+    if report.get("policy_sets"):
+        _, set_head, set_rows = policy_set_table(report["policy_sets"])
+        lines += ["", "fidelity by policy set (95% bootstrap CIs):", text_table(set_head, set_rows, left=3)]
     if readable.get("worlds"):
         shares = ", ".join(f"{name} {share:.0%}" for name, share in readable["worlds"].items())
         lines.append(f"judge-readable frames: {shares} (real frames {readable['real']:.0%})")
