@@ -109,7 +109,9 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         """Held-out open-loop PSNR (with the copy-last baseline), a sample GIF, and `model/` = this EMA snapshot."""
         wm = WorldModel(wm_config, encoder, adapter, ema).eval()
         metrics: dict[str, Any] = {}
-        if heldout:  # several cameras: `frames` holds the views side by side, as the model takes them
+        # a semantic encoder (siglip2, webssl, ...) without an adapter's pixel decoder trains in latent space
+        # only: there are no frames to compare, so the held-out pixel evaluation is skipped
+        if heldout and (adapter.has_pixel_decoder or encoder.has_decoder):
             rollouts = open_loop_rollouts(
                 wm, heldout[: cfg.eval.episodes], cfg.eval.horizon, cfg.eval.num_steps, cfg.seed
             )
