@@ -100,7 +100,8 @@ def _usage() -> str:
     lines += [
         "",
         "Every command takes out=DIR, seed=S, overwrite=true|false and verbose=true|false.",
-        "`wmeval <command> --help` prints the command's full config with its defaults.",
+        "`wmeval <command> --help` prints every key of the command with its default and what it means,",
+        "and the config groups (e.g. encoder=siglip2) with their options.",
     ]
     return "\n".join(lines)
 
@@ -117,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     verbose = any(o.strip().lower() in ("verbose=true", "verbose=1") for o in overrides)
     try:
         if any(o in ("-h", "--help") for o in overrides):
-            module_name, desc = COMMANDS[command]
-            print(f"wmeval {command}: {desc}\n\ndefaults:\n{OmegaConf.to_yaml(compose_config(command, []))}")
+            from wmeval.cli_help import command_help
+
+            print(command_help(command, COMMANDS[command][1]), end="")
             return 0
         cfg = compose_config(command, overrides)
         if cfg.get("threads"):
