@@ -72,7 +72,7 @@ def test_a_cached_hub_id_loads_offline_and_imagines_the_same_frames(tmp_path) ->
     assert "## Training" in card and "psnr_model | 30.5" in card
 
 
-def test_rank_and_metrics_take_a_cached_hub_id(tmp_path) -> None:
+def test_rank_resolves_a_cached_hub_id_to_a_named_model(tmp_path) -> None:
     from wmeval.commands.rank import resolve_world_models
 
     folder = tiny_world_model().save_pretrained(tmp_path / "model")
@@ -110,3 +110,38 @@ def test_push_to_hub_uploads_the_saved_folder_with_its_card(tmp_path, monkeypatc
     assert url.endswith("/commit/abc") and calls["created"] == REPO and calls["revision"] == "v1"
     assert {"README.md", "world_model.json", "dit.safetensors"} <= set(calls["files"])
     assert f"# {REPO}" in calls["card"]
+
+
+def test_ranking_and_metrics_by_hub_id_match_the_directory(tmp_path) -> None:
+    """`wmeval rank` (recorded behaviours) and `wmeval metrics` give the same numbers by id as by directory."""
+    import json
+
+    from tests.rlds_fixtures import rlds_episodes
+    from tests.test_own_data import KEYS, TINY
+    from wmeval.cli import main
+    from wmeval.data.rlds_convert import PRESETS, write_lerobot
+
+    data = tmp_path / "widowx"
+    write_lerobot(
+        [(ep, None) for ep in rlds_episodes(12, seed=0)],
+        data,
+        PRESETS["bridge_v2"],
+        repo_id="local/widowx",
+        use_videos=False,
+    )
+    assert main(["train", f"data={data}", f"out={tmp_path / 'train'}", *KEYS, *TINY]) == 0
+    lay_into_hub_cache(tmp_path / "train" / "model", REPO, COMMIT)
+
+    def ranking(spec: str, out: str) -> dict:
+        args = ["rank", f"data={data}", f"world_models=[{spec}]", f"out={tmp_path / out}", *KEYS]
+        assert main([*args, "group_by=task", "horizon=2", "n_boot=20", "progress=false"]) == 0
+        return json.loads((tmp_path / out / "report.json").read_text())["ranking"]
+
+    assert ranking(REPO, "by_id") == ranking(str(tmp_path / "train" / "model"), "by_dir")
+    args = ["metrics", f"wm={REPO}", f"data={data}", f"out={tmp_path / 'metrics'}", *KEYS]
+    assert (
+        main([*args, "metrics=[video]", "video.metrics=[psnr]", "episodes=2", "horizon=2", "progress=false"])
+        == 0
+    )
+    report = json.loads((tmp_path / "metrics" / "metrics.json").read_text())
+    assert report["run"]["world_model"]["path"] == REPO
