@@ -35,6 +35,7 @@ def test_train_writes_its_log_a_loss_curve_and_an_offline_wandb_run(data, tmp_pa
     image = matplotlib.image.imread(out / "loss.png")
     assert image.ndim == 3 and image.shape[0] > 100
     log = (out / LOG_FILE).read_text()
+    assert "wmeval train data=" in log.splitlines()[0]  # the command line heads the log
     assert "step 2: loss" in log and "psnr_model" in log
     (run,) = (out / "wandb").glob("offline-run-*/run-*.wandb")
     record = run.read_bytes()

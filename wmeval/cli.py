@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command '{command}'; known commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     verbose = any(o.strip().lower() in ("verbose=true", "verbose=1") for o in overrides)
-    setup_console(verbose)
+    setup_console(verbose, " ".join(["wmeval", *argv]))
     try:
         if any(o in ("-h", "--help") for o in overrides):
             from wmeval.cli_help import command_help

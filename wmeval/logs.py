@@ -35,8 +35,12 @@ class _RunFile(logging.FileHandler):
     """The per-run log file; at most one is attached at a time."""
 
 
-def setup_console(verbose: bool = False) -> None:
+_command_line: list[str] = []  # what the CLI was asked, the first line of each run log
+
+
+def setup_console(verbose: bool = False, command_line: str = "") -> None:
     """Status messages of `wmeval.*` loggers on stderr, as bare lines (DEBUG too with `verbose`)."""
+    _command_line[:] = [command_line] if command_line else []
     LOGGER.setLevel(logging.DEBUG)
     if not any(isinstance(h, _Console) for h in LOGGER.handlers):
         console = _Console()
@@ -63,7 +67,7 @@ def attach_run_log(out: Path) -> Path | None:
     handler.setLevel(logging.DEBUG)
     LOGGER.setLevel(logging.DEBUG)
     LOGGER.addHandler(handler)
-    LOGGER.debug("run log of %s", path.parent)
+    LOGGER.debug("run log of %s: %s", path.parent, _command_line[0] if _command_line else "library call")
     return path
 
 
