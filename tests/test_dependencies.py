@@ -7,11 +7,9 @@ import ast
 import importlib.metadata as md
 import re
 import sys
+import tomllib
 from pathlib import Path
 
-import pytest
-
-tomllib = pytest.importorskip("tomllib")  # standard library from Python 3.11
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("worldmodel", "policies", "wmeval")
 #: modules whose distribution `packages_distributions` cannot see: rerun-sdk installs through a .pth file, and
