@@ -51,7 +51,12 @@ def test_a_cached_hub_id_loads_offline_and_imagines_the_same_frames(tmp_path) ->
     from huggingface_hub import scan_cache_dir
 
     wm = tiny_world_model()
-    wm.config.meta = {"data": "someone/pusht-recording", "steps": 7, "heldout": {"psnr_model": 30.5}}
+    wm.config.meta = {
+        "data": "someone/pusht-recording",
+        "steps": 7,
+        "heldout": {"psnr_model": 30.5},
+        "fidelity": {"spearman": 0.75, "mmrv": 0.05},
+    }
     folder = wm.save_pretrained(tmp_path / "model")
     repo_dir = lay_into_hub_cache(folder, REPO, COMMIT, refs=("main", "v1"))
     cached = scan_cache_dir(repo_dir.parent)
@@ -70,6 +75,7 @@ def test_a_cached_hub_id_loads_offline_and_imagines_the_same_frames(tmp_path) ->
         and "| data | someone/pusht-recording |" in card
     )
     assert "## Training" in card and "psnr_model | 30.5" in card
+    assert "## Policy-ranking fidelity" in card and "| spearman | 0.75 |" in card
 
 
 def test_rank_resolves_a_cached_hub_id_to_a_named_model(tmp_path) -> None:

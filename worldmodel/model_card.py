@@ -1,5 +1,6 @@
 """The model card (`README.md`) written beside every saved world model, so a folder pushed to the Hub says what it
-is: architecture, recipe, training data, the training manifest and, when a ranking recorded them, its fidelity.
+is: architecture, recipe, training data, the training manifest and, when `config.meta["fidelity"]` holds them
+(e.g. a `wmeval rank` report's Spearman / MMRV, put there before pushing), its policy-ranking fidelity.
 
 Everything comes from the saved config (`WorldModelConfig`, its `meta` holding the training manifest), so the card
 never disagrees with the weights beside it. The YAML header is `huggingface_hub.ModelCardData`'s, which the Hub
