@@ -92,6 +92,33 @@ def test_cached_weights_are_loaded_from_the_hub_cache(empty_hub):
     assert out["lpips"]["model"] == pytest.approx(0.0, abs=1e-6) and out["lpips"]["copy_last"] > 0
     assert out["fvd"]["model"] == pytest.approx(0.0, abs=1e-6) and out["fvd"]["copy_last"] > 0
     assert out["fvd"]["clips"] == 3
+    assert out["fvd"]["backbone"]["network"] == "r3d_18" and out["lpips"]["backbone"]["network"] == "alexnet"
+
+
+def _reference_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Wang et al. (2004) by the formula, with scipy's Gaussian filter (sigma 1.5 truncated to 11x11) on the
+    valid positions, per channel then averaged: an independent implementation to compare against."""
+    from scipy.ndimage import gaussian_filter
+
+    c1, c2, r = 0.01**2, 0.03**2, 5
+    values = []
+    for x, y in zip(a, b, strict=True):
+        f = lambda v: gaussian_filter(v, 1.5, truncate=r / 1.5, mode="constant")[r:-r, r:-r]  # noqa: E731
+        mx, my = f(x), f(y)
+        sxx, syy, sxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
+        s = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+        values.append(s.mean())
+    return float(np.mean(values))
+
+
+def test_ssim_is_the_gaussian_ssim_of_wang_et_al():
+    real = _video(0, n=1, t=2)
+    gen = np.clip(real + np.random.default_rng(3).normal(0, 0.1, real.shape), 0, 1)
+    quantised = [np.round(np.clip(v, 0, 1) * 255) / 255 for v in (real, gen)]
+    got = ssim_frames(real, gen)
+    for t in range(2):
+        want = _reference_ssim(quantised[0][0, t].astype(np.float64), quantised[1][0, t].astype(np.float64))
+        assert got[0, t] == pytest.approx(want, abs=1e-4)
 
 
 def test_frechet_distance_of_shifted_gaussians():

@@ -13,6 +13,7 @@ from policies.errors import PolicyError
 from wmeval.config_checks import check_override_types, check_required, composition_message
 from wmeval.errors import WmevalError
 from wmeval.io import remove_empty_out_dirs
+from wmeval.logs import detach_run_log, error_to_run_log, setup_console
 from worldmodel.errors import WorldModelError
 
 # Errors whose message is the whole story for the user: printed as one line, exit code 2.
@@ -100,7 +101,8 @@ def _usage() -> str:
     lines += [
         "",
         "Every command takes out=DIR, seed=S, overwrite=true|false and verbose=true|false.",
-        "`wmeval <command> --help` prints the command's full config with its defaults.",
+        "`wmeval <command> --help` prints every key of the command with its default and what it means,",
+        "and the config groups (e.g. encoder=siglip2) with their options.",
     ]
     return "\n".join(lines)
 
@@ -115,10 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command '{command}'; known commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     verbose = any(o.strip().lower() in ("verbose=true", "verbose=1") for o in overrides)
+    setup_console(verbose, " ".join(["wmeval", *argv]))
     try:
         if any(o in ("-h", "--help") for o in overrides):
-            module_name, desc = COMMANDS[command]
-            print(f"wmeval {command}: {desc}\n\ndefaults:\n{OmegaConf.to_yaml(compose_config(command, []))}")
+            from wmeval.cli_help import command_help
+
+            print(command_help(command, COMMANDS[command][1]), end="")
             return 0
         cfg = compose_config(command, overrides)
         if cfg.get("threads"):
@@ -128,14 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(COMMANDS[command][0])
         module.run(cfg)
     except USER_ERRORS as err:
+        error_to_run_log(str(err))
         remove_empty_out_dirs()
         if verbose:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        error_to_run_log("interrupted")
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        detach_run_log()
     return 0
 
 

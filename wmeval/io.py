@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from wmeval.errors import WmevalError
+from wmeval.logs import LOG_FILE, attach_run_log, detach_run_log, is_only_run_log
 from worldmodel.io import atomic_path
 
 __all__ = ["atomic_path", "prepare_out_dir", "remove_empty_out_dirs", "write_json", "write_text"]
@@ -70,13 +71,18 @@ def prepare_out_dir(out: str | None, command: str, overwrite: bool = False) -> P
         raise WmevalError(f"out={path} is not writable: choose a writable out=DIR")
     if not existed:
         _created_out_dirs.append(path)
+    attach_run_log(path)
     return path
 
 
 def remove_empty_out_dirs() -> None:
-    """After a failed command: remove the output directories it created and never wrote into."""
+    """After a failed command: remove the output directories it created and never wrote into (its run log
+    aside)."""
+    detach_run_log()
     while _created_out_dirs:
         path = _created_out_dirs.pop()
+        if path.is_dir() and is_only_run_log(path):
+            (path / LOG_FILE).unlink()
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()
 

@@ -19,6 +19,7 @@ from wmeval.metrics.ranking import ranking_fidelity
 from wmeval.rollout import Rollouts, rollout
 from worldmodel import WorldModel
 from worldmodel.baselines import CopyLastFrameWorldModel
+from worldmodel.hub import looks_like_hub_id, split_revision
 
 #: Which judge scores each world for each outcome; the report names it beside every number.
 JUDGES = {
@@ -104,7 +105,8 @@ def fidelity_blocks(
 
 
 def load_world_model(spec: str, *, reference: Any = None, device: str = "cpu") -> Any:
-    """A world model from a directory, or `copy_last` (the baseline, shaped like `reference`)."""
+    """A world model from a directory or a Hub id (`owner/name[@revision]`, read from the Hugging Face cache),
+    or `copy_last` (the baseline, shaped like `reference`)."""
     if spec == "copy_last":
         if reference is None:
             raise ConfigError(
@@ -114,12 +116,12 @@ def load_world_model(spec: str, *, reference: Any = None, device: str = "cpu") -
         return CopyLastFrameWorldModel(
             reference.image_size, ref.raw_action_dim, ref.sim_steps_per_frame, ref.action_mode
         )
-    path = Path(spec)
-    if not path.is_dir():
+    if not Path(spec).is_dir() and not looks_like_hub_id(split_revision(spec)[0]):
         raise ConfigError(
-            f"world model {spec!r} is not a directory: pass a `wmeval train` output's model/ dir"
+            f"world model {spec!r} is not a directory: pass a `wmeval train` output's model/ dir "
+            "or a Hub id (owner/name) in the Hugging Face cache"
         )
-    return WorldModel.from_pretrained(path, device=device)
+    return WorldModel.from_pretrained(spec, device=device)
 
 
 def rank_policies(

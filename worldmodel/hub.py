@@ -37,13 +37,26 @@ def looks_like_hub_id(pretrained: str) -> bool:
     return bool(_HUB_ID.match(pretrained)) and not pretrained.startswith((".", "/", "~"))
 
 
+def split_revision(pretrained: str) -> tuple[str, str | None]:
+    """`owner/name@revision` -> (`owner/name`, `revision`), so a CLI list entry can pin a Hub revision; anything
+    that is not a Hub id with a revision comes back unchanged."""
+    repo, sep, revision = pretrained.rpartition("@")
+    if sep and revision and looks_like_hub_id(repo) and not Path(pretrained).expanduser().exists():
+        return repo, revision
+    return pretrained, None
+
+
 def resolve_pretrained(
-    pretrained: str | os.PathLike, what: str, allow_patterns: list[str] | None = None
+    pretrained: str | os.PathLike,
+    what: str,
+    allow_patterns: list[str] | None = None,
+    revision: str | None = None,
 ) -> Path:
     """Return a local directory holding `pretrained`'s files, from disk, the Hub cache, or (online) the Hub.
 
     `what` names the component in error messages (e.g. "encoder 'conv_vae'"). `allow_patterns` limits a
     download to the files a family needs (e.g. `["vae/*"]`), so one subfolder never pulls a whole repository.
+    `revision` (a branch, tag or commit of a Hub id) is looked up in the cache first, like the id itself.
     """
     text = os.fspath(pretrained)
     local = Path(text).expanduser()
@@ -60,19 +73,23 @@ def resolve_pretrained(
         )
     from huggingface_hub import snapshot_download
 
+    at = f" at revision {revision}" if revision else ""
     try:
-        return Path(snapshot_download(text, allow_patterns=allow_patterns, local_files_only=True))
+        return Path(
+            snapshot_download(text, revision=revision, allow_patterns=allow_patterns, local_files_only=True)
+        )
     except Exception as cached_err:  # any failure here means "not cached"
         if is_offline():
+            fetch = f"huggingface-cli download {text}" + (f" --revision {revision}" if revision else "")
             raise MissingWeightsError(
-                f"{what}: Hub id '{text}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
-                f"download it once online (huggingface-cli download {text}) or pass pretrained=<local directory>"
+                f"{what}: Hub id '{text}'{at} is not in the local Hugging Face cache and HF_HUB_OFFLINE is "
+                f"set: download it once online ({fetch}) or pass pretrained=<local directory>"
             ) from cached_err
     try:
-        return Path(snapshot_download(text, allow_patterns=allow_patterns))
+        return Path(snapshot_download(text, revision=revision, allow_patterns=allow_patterns))
     except Exception as err:  # network, auth and missing-repo errors all end here
         raise MissingWeightsError(
-            f"{what}: could not fetch Hub id '{text}' ({type(err).__name__}): check the id and your network, "
+            f"{what}: could not fetch Hub id '{text}'{at} ({type(err).__name__}): check the id and your network, "
             "or pass pretrained=<local directory> holding the weights"
         ) from err
 

@@ -25,7 +25,9 @@ from worldmodel.data.actions import ACTION_MODES, ActionLayout, step_action_dim
 from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import InputError
+from worldmodel.hub import resolve_pretrained, split_revision
 from worldmodel.io import atomic_path
+from worldmodel.model_card import CARD_NAME, model_card
 from worldmodel.objectives import build_objective
 
 CONFIG_NAME = "world_model.json"
@@ -277,19 +279,57 @@ class WorldModel(nn.Module):
         return actions
 
     # ---- persistence -----------------------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write config JSON + DiT safetensors (+ encoder/adapter weights when trainable), atomically."""
+    def save_pretrained(self, directory: str | Path, repo_id: str | None = None) -> Path:
+        """Write config JSON + DiT safetensors (+ encoder/adapter weights when trainable) and the model card
+        (`README.md`, titled `repo_id` when given), atomically."""
         with atomic_path(directory) as tmp:
             tmp.mkdir(parents=True)
             (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
             save_file({k: v.contiguous() for k, v in self.dit.state_dict().items()}, tmp / WEIGHTS_NAME)
             self.encoder.save_pretrained(tmp / "encoder")
             save_adapter(self.adapter, tmp / "adapter")
+            (tmp / CARD_NAME).write_text(model_card(self.config, repo_id))
         return Path(directory)
 
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        private: bool | None = None,
+        token: str | None = None,
+        commit_message: str = "Upload world model",
+    ) -> str:
+        """Save to a temporary folder and upload it as Hub model `repo_id` (created if needed); returns the
+        commit URL. Needs network and a token with write access (`huggingface-cli login`)."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save_pretrained(Path(tmp) / "model", repo_id=repo_id)
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                repo_type="model",
+                revision=revision,
+                commit_message=commit_message,
+            )
+        return str(getattr(info, "commit_url", info))
+
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> WorldModel:
-        directory = Path(directory)
+    def from_pretrained(
+        cls, directory: str | Path, device: str | torch.device = "cpu", revision: str | None = None
+    ) -> WorldModel:
+        """Load a saved world model from a directory or a Hub id (`owner/name`, or `owner/name@revision`).
+
+        A Hub id is read from the local Hugging Face cache first; it is downloaded only when it is not cached
+        and `HF_HUB_OFFLINE` is not set, and a missing one raises `MissingWeightsError` naming the fix.
+        """
+        spec, pinned = split_revision(str(directory))
+        directory = resolve_pretrained(spec, "world model", revision=revision or pinned)
         config_path = directory / CONFIG_NAME
         if not config_path.is_file():
             raise InputError(f"{directory} is not a world-model directory: {CONFIG_NAME} is missing")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -11,6 +12,8 @@ from wmeval.bench import entries, sampling
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, to_json_safe, write_json
 from wmeval.shipped import SHIPPED_WORLD_MODEL
+
+log = logging.getLogger(__name__)
 
 KNOWN = ("kv_cache", "batch_scaling", "train_mfu", "data_stall", "rollout_vs_sim", "cem", "euler_steps")
 SUMMARY_KEYS = ("flatness", "speedup", "ratio", "mfu", "fraction", "fewest_steps_at_best_psnr")
@@ -48,7 +51,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     results: dict[str, Any] = {"profile": cfg.profile, "seed": cfg.seed}
     for name in cfg.entries:
         torch.manual_seed(cfg.seed)
-        print(f"bench {name} ...", flush=True)
+        log.info("bench %s ...", name)
         results[name] = runners[name]()
     results = to_json_safe(results)
     write_json(out / "bench.json", results)

@@ -7,6 +7,7 @@ metric: values, baseline, settings, what it ran on) and horizon curves as PNG.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ from wmeval.io import prepare_out_dir, to_json_safe, write_json
 from wmeval.metrics.heldout import EvalSet, build_eval_set, frame_actions
 from wmeval.shipped import SHIPPED_WORLD_MODEL
 from worldmodel import WorldModel
+
+log = logging.getLogger(__name__)
 
 KNOWN = ("video", "pck", "state", "controllability", "idm", "probe")
 BASELINES = {
@@ -70,6 +73,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         t0 = time.perf_counter()
         block = BLOCKS[name](cfg, wm, data, device)
         block["seconds"] = round(time.perf_counter() - t0, 3)
+        log.info("metrics: %s done in %.1f s", name, block["seconds"])
         report["metrics"][name] = block
         plots.update(_plots(out, name, block, data.horizon))
     report["plots"] = plots

@@ -9,6 +9,7 @@ multi-view DiT; `init_from=` starts from another run's matching weights (e.g. si
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 from wmeval.data.sources import camera_list, layout_from_config, load_data
 from wmeval.errors import WmevalError
 from wmeval.io import prepare_out_dir, write_json
+from wmeval.logs import attach_run_log
 from wmeval.metrics.open_loop import open_loop_psnr, open_loop_rollouts, open_loop_state_errors
 from wmeval.provenance import policies_in
 from wmeval.report.video import write_side_by_side_gif
+from wmeval.train_logging import LOSS_CURVE, make_tracker, write_loss_curve
 from worldmodel import WorldModel, WorldModelConfig
 from worldmodel.adapters import Adapter, build_adapter, load_adapter
 from worldmodel.data.clips import ClipSampler, ClipSpec
@@ -36,6 +39,8 @@ from worldmodel.training import TrainConfig, cleanup_distributed, setup_distribu
 from worldmodel.training.checkpoint import checkpoints
 from worldmodel.training.init_from import load_matching_weights
 from worldmodel.world_model import CONFIG_NAME
+
+log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -51,6 +56,14 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     # bad clip settings fail before any encoding or training
     spec = ClipSpec(**OmegaConf.to_container(cfg.clips, resolve=True))
     out = _out_dir(cfg)
+    attach_run_log(out)  # also on resume, which reuses out= as it is
+    tracker = (
+        make_tracker(
+            cfg.logger, out, OmegaConf.to_container(cfg, resolve=True), OmegaConf.to_container(cfg.wandb)
+        )
+        if dist.is_main
+        else None
+    )
     torch.manual_seed(cfg.seed)
     cameras = camera_list(cfg)
     episodes = load_data(cfg)
@@ -110,7 +123,9 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         """Held-out open-loop PSNR (with the copy-last baseline), a sample GIF, and `model/` = this EMA snapshot."""
         wm = WorldModel(wm_config, encoder, adapter, ema).eval()
         metrics: dict[str, Any] = {}
-        if heldout:  # several cameras: `frames` holds the views side by side, as the model takes them
+        # a semantic encoder (siglip2, webssl, ...) without an adapter's pixel decoder trains in latent space
+        # only: there are no frames to compare, so the held-out pixel evaluation is skipped
+        if heldout and (adapter.has_pixel_decoder or encoder.has_decoder):
             rollouts = open_loop_rollouts(
                 wm, heldout[: cfg.eval.episodes], cfg.eval.horizon, cfg.eval.num_steps, cfg.seed
             )
@@ -126,10 +141,22 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         earlier = before.get("training_policies") or []  # a warm start also learnt its source's data
         wm_config.meta["training_policies"] = sorted({*wm_config.meta["training_policies"], *earlier})
         wm.save_pretrained(out / "model")
+        write_loss_curve(out / LOSS_CURVE, history["loss"], [*history["evals"], {"step": step, **metrics}])
+        if tracker is not None:
+            tracker.log(step, {f"heldout/{k}": v for k, v in metrics.items()})
+        scalars = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+        loss = history["loss"][-1][1] if history["loss"] else float("nan")  # none yet when log_every > step
+        log.info("step %d: loss %.4g; held-out: %s", step, loss, scalars or "not measured")
         return metrics
 
     train_config = TrainConfig(seed=cfg.seed, **OmegaConf.to_container(cfg.optim, resolve=True))
-    summary = train(model, objective, sampler, train_config, out, dist, on_checkpoint)
+    try:
+        summary = train(
+            model, objective, sampler, train_config, out, dist, on_checkpoint, on_log=tracker and tracker.log
+        )
+    finally:
+        if tracker is not None:
+            tracker.close()
     if not dist.is_main:
         return summary
     summary.pop("ema")
@@ -266,7 +293,7 @@ def _init_from(cfg: DictConfig, model: DiT, out: Path) -> dict[str, Any] | None:
         raise WmevalError(str(err)) from err
     report["trained_before"] = _lineage(Path(report["source"]).parent / CONFIG_NAME)
     skipped = report["skipped_shape"] + report["missing_in_source"]
-    print(
+    log.info(
         f"init_from: loaded {report['loaded']} tensors from {report['source']}; "
         f"kept fresh: {', '.join(skipped) if skipped else 'none'}"
     )

@@ -9,6 +9,7 @@ Held-out episodes (whole episodes, not neighbouring frames) give the reported re
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from wmeval.io import prepare_out_dir, write_json
 from worldmodel.data.latent_cache import LatentCache, build_latent_cache
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import WorldModelError
+
+log = logging.getLogger(__name__)
 
 ARCH_KEYS = ("latent_dim", "num_layers", "num_heads", "ffn_dim", "output_norm", "pixel_decoder")
 
@@ -158,7 +161,7 @@ def _report(summary: dict[str, Any], kind: str, encoder, adapter_dir: Path) -> N
     keys = ("holdout_mse", "holdout_cosine", "explained_variance", "pixel_psnr_holdout", "lpips", "seconds")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
     if not summary["encoder_has_decoder"] and not (summary["config"]["adapter"].get("pixel_decoder")):
-        print(
+        log.warning(
             f"note: encoder '{encoder.name}' has no pixel decoder and neither has this adapter: imagined frames cannot be shown"
         )
     print(

@@ -28,6 +28,7 @@ class Backbone:
     purpose: str
     url: str  # torchvision's URL; only its file name is used, to find torch.hub's cached copy
     constructor: str  # how torchvision builds it with weights, for the message
+    features: str  # what the metric compares, so a number in metrics.json says which network made it
 
     @property
     def filename(self) -> str:
@@ -40,23 +41,33 @@ BACKBONES = {
         "LPIPS",
         "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
         "torchvision.models.alexnet(weights='IMAGENET1K_V1')",
+        "LPIPS v0.1 linear heads on the 5 AlexNet conv stages",
     ),
     "inception_v3": Backbone(
         "inception_v3",
         "FID",
         "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
         "torchvision.models.inception_v3(weights='IMAGENET1K_V1')",
+        "2048-d pool features at 299 px (torchvision's ImageNet weights, not the TF FID graph)",
     ),
     "r3d_18": Backbone(
         "r3d_18",
         "FVD",
         "https://download.pytorch.org/models/r3d_18-b3b3357e.pth",
         "torchvision.models.video.r3d_18(weights='KINETICS400_V1')",
+        "512-d pooled clip features at 112 px (R3D-18 on Kinetics-400, not the I3D of the FVD paper)",
     ),
 }
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
+
+
+def describe(name: str) -> dict[str, str]:
+    """The backbone behind a metric, as metrics.json records it: FID/FVD values are only comparable between
+    runs (and papers) that used the same network and weights."""
+    spec = BACKBONES[name]
+    return {"network": name, "weights": spec.filename, "features": spec.features}
 
 
 def hub_checkpoints() -> Path:
@@ -100,25 +111,14 @@ def _strict_load(model: nn.Module, state: dict[str, torch.Tensor], path: Path, n
 
 
 def load_lpips(path: Path) -> nn.Module:
-    """LPIPS (AlexNet, v0.1): the linear heads ship inside the `lpips` package, the AlexNet comes from `path`.
-
-    `pnet_rand=True` stops lpips from asking torchvision for pretrained AlexNet (which would download).
-    """
-    import lpips
+    """LPIPS (AlexNet, v0.1): the linear heads ship inside the `lpips` package, the AlexNet comes from `path`."""
     from torchvision.models import alexnet
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        metric = lpips.LPIPS(pretrained=True, net="alex", pnet_rand=True, verbose=False)
+    from worldmodel.adapters.svae_losses import lpips_with_backbone
+
     tv = alexnet(weights=None)
     _strict_load(tv, _load_state(path, "alexnet"), path, "alexnet")
-    features = tv.features
-    for _, block in metric.net.named_children():  # slice1..5 hold features[i] under the name "i"
-        for index, module in block.named_children():
-            module.load_state_dict(features[int(index)].state_dict())
-    for p in metric.parameters():
-        p.requires_grad_(False)
-    return metric.eval()
+    return lpips_with_backbone("alex", tv.features)
 
 
 def load_inception(path: Path) -> nn.Module:

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
 from wmeval.errors import ConfigError
 from wmeval.metrics import backbones
 from wmeval.metrics.backbones import BackboneUnavailable
 from wmeval.metrics.open_loop import MAX_PSNR, psnr
+from worldmodel.adapters.svae_losses import ssim
 
 METRICS = ("psnr", "ssim", "lpips", "fid", "fvd")
 VIDEOS = ("model", "copy_last", "reconstruction")
@@ -70,14 +70,11 @@ def psnr_frames(real: np.ndarray, gen: np.ndarray) -> np.ndarray:
 
 
 def ssim_frames(real: np.ndarray, gen: np.ndarray) -> np.ndarray:
-    """Per-frame SSIM [N, T] over the RGB channels (skimage, uint8 data range; 1 for identical frames)."""
-    r, g = _uint8(real).transpose(0, 1, 3, 4, 2), _uint8(gen).transpose(0, 1, 3, 4, 2)
-    win = min(7, *r.shape[2:4])
-    win -= 1 - win % 2  # skimage needs an odd window no larger than the frame
-    out = np.empty(r.shape[:2])
-    for i in np.ndindex(*r.shape[:2]):
-        out[i] = structural_similarity(r[i], g[i], channel_axis=-1, data_range=255, win_size=win)
-    return out
+    """Per-frame SSIM [N, T] on the uint8-quantised frames: Wang et al.'s Gaussian SSIM (11x11, sigma 1.5),
+    averaged over the RGB channels; 1 for identical frames."""
+    r, g = (torch.from_numpy(_uint8(v)).flatten(0, 1).float() / 255 for v in (real, gen))
+    values = torch.cat([ssim(r[i : i + 256], g[i : i + 256]) for i in range(0, len(r), 256)])
+    return values.double().numpy().reshape(real.shape[:2])
 
 
 class Features:
@@ -180,6 +177,8 @@ def video_fidelity(
                 if frames is None:
                     block = feats.unavailable["alexnet"]
                     break
+                if metric == "lpips":
+                    block["backbone"] = backbones.describe("alexnet")
                 mean = mean_psnr if metric == "psnr" else np.mean
                 block[name] = float(mean(frames))
                 if metric == "psnr":
@@ -207,7 +206,11 @@ def _frechet(
     ref = extract(real)
     if ref is None:
         return feats.unavailable[name]
-    return {key: backbones.frechet_distance(ref, extract(gen)) for key, gen in videos.items()}
+    block: dict[str, Any] = {
+        key: backbones.frechet_distance(ref, extract(gen)) for key, gen in videos.items()
+    }
+    block["backbone"] = backbones.describe(name)
+    return block
 
 
 def _uint8(frames: np.ndarray) -> np.ndarray:

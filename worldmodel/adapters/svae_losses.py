@@ -61,6 +61,15 @@ def _ssim_parts(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor) -> tuple
     return ssim.flatten(1).mean(1), cs.flatten(1).mean(1)
 
 
+def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Per-image SSIM `[B]` of `[B, C, H, W]` in [0, 1]: Wang et al. (2004), Gaussian 11x11 window with sigma
+    1.5, valid positions only, averaged over channels and positions (the number papers report). The window
+    shrinks to the frame when the frame is smaller."""
+    x, y = x.float(), y.float()
+    win = min(window_size, *x.shape[-2:])
+    return _ssim_parts(x, y, _gaussian_window(win, sigma, x.shape[1], x.device))[0]
+
+
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Mean MS-SSIM of `[B, 3, H, W]` in [0, 1] (Wang et al. 2003 weights, renormalised to the scales used).
 
@@ -91,6 +100,24 @@ def lpips_checkpoint(net: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_BACKBONES[net]
 
 
+def lpips_with_backbone(net: str, features: nn.Sequential) -> nn.Module:
+    """A frozen LPIPS-`net` whose backbone layers are copied from torchvision's `features` (already loaded).
+
+    `pnet_rand=True` stops lpips from asking torchvision for pretrained weights (which would download); its
+    linear heads ship inside the package. Its slice1..N hold `features[i]` under the name "i".
+    """
+    import lpips
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metric = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
+    for block in metric.net.children():
+        for index, module in block.named_children():
+            module.load_state_dict(features[int(index)].state_dict())
+    metric.requires_grad_(False)
+    return metric.eval()
+
+
 def load_lpips(net: str = "vgg") -> tuple[nn.Module | None, str]:
     """(frozen LPIPS module, "available") or (None, why it is unavailable). Never random backbone weights."""
     path = lpips_checkpoint(net)
@@ -100,7 +127,7 @@ def load_lpips(net: str = "vgg") -> tuple[nn.Module | None, str]:
             f"here; copy torchvision's file there to enable LPIPS)"
         )
     try:
-        import lpips
+        import lpips  # noqa: F401 - checked here so a missing package is a reason, not a crash
         from torchvision import models
     except ImportError as err:
         return None, f"unavailable: the lpips package is not installed ({err})"
@@ -110,11 +137,4 @@ def load_lpips(net: str = "vgg") -> tuple[nn.Module | None, str]:
         tv.load_state_dict(state, strict=True)
     except Exception as err:  # corrupt or foreign files raise many types
         return None, f"unavailable: {path} is not torchvision's {net} checkpoint ({err})"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        metric = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
-    for block in metric.net.children():  # slice1..N hold features[i] under the name "i"
-        for index, module in block.named_children():
-            module.load_state_dict(tv.features[int(index)].state_dict())
-    metric.requires_grad_(False)
-    return metric.eval(), "available"
+    return lpips_with_backbone(net, tv.features), "available"

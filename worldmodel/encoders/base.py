@@ -9,9 +9,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from worldmodel.errors import WorldModelError
 
-class NoDecoderError(NotImplementedError):
-    """Raised by `Encoder.decode` for encoders that cannot map latents back to pixels themselves."""
+
+class NoDecoderError(WorldModelError, NotImplementedError):
+    """Raised by `Encoder.decode` for encoders that cannot map latents back to pixels themselves (a user error:
+    the message names the fix, so the CLI prints it as one line)."""
 
 
 class Encoder(nn.Module, ABC):

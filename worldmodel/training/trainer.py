@@ -78,12 +78,14 @@ def train(
     dist_info: DistInfo,
     on_checkpoint: Callable[[int, torch.nn.Module, dict[str, Any]], dict[str, Any]] | None = None,
     progress: bool = True,
+    on_log: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, Any]:
     """Train `model` to `config.steps`, resuming from the newest checkpoint in `out_dir/checkpoints`.
 
     Returns a summary (steps, losses, wall time, throughput). `on_checkpoint(step, ema_model, history)` runs on the
     main process at each checkpoint (sample videos, held-out metrics, exports) with the
-    history so far (losses, `wall_s`); its result joins the history.
+    history so far (losses, `wall_s`); its result joins the history. `on_log(step, {"loss", "lr"})` runs on the
+    main process every `log_every` steps (a tracker such as TensorBoard).
     """
     device = dist_info.device
     model = model.to(device)
@@ -147,6 +149,8 @@ def train(
         loss_value = float(all_reduce_mean(loss.detach(), dist_info))
         if step % config.log_every == 0 or step == config.steps:
             history["loss"].append([step, loss_value])
+            if on_log is not None and dist_info.is_main:
+                on_log(step, {"loss": loss_value, "lr": optimizer.param_groups[0]["lr"]})
         elapsed = time.perf_counter() - start_time
         bar.set_postfix(
             loss=f"{loss_value:.4f}", samples_s=f"{(step - start_step) * config.batch_size / elapsed:.1f}"
