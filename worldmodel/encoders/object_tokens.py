@@ -183,16 +183,20 @@ class KeypointRenderer(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         positions, feats = tokens[..., :2], tokens[..., 2:]
-        centres = cell_centres(*self.base_size, device=tokens.device)  # [h * w, 2]
-        d2 = ((positions[:, :, None, :] - centres[None, None]) ** 2).sum(-1)  # [B, K, h * w]
-        gauss = torch.exp(-d2 / (2 * self.sigma**2))
+        gauss = self.gaussians(positions, self.base_size)  # [B, K, h, w]
         carried = self.carry(feats) + self.identity  # [B, K, c0]
-        maps = (carried.transpose(1, 2) @ gauss).unflatten(-1, self.base_size)  # [B, c0, h, w]
-        x = self.stem(torch.cat([maps, gauss.unflatten(-1, self.base_size)], 1)) + self.background
-        x = self.out(self.levels(F.silu(x)))
+        maps = torch.einsum("bkhw,bkc->bchw", gauss, carried)
+        x = self.levels(F.silu(self.stem(torch.cat([maps, gauss], 1)) + self.background))
+        x = self.out(x)
         if x.shape[-2:] != self.image_bias.shape[-2:]:
             x = F.interpolate(x, size=self.image_bias.shape[-2:], mode="bilinear", align_corners=False)
         return torch.sigmoid(x + self.image_bias)
+
+    def gaussians(self, positions: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """`[B, K, 2]` positions -> `[B, K, h, w]` unnormalised Gaussians of std `render_sigma` on an h x w grid."""
+        centres = cell_centres(*size, device=positions.device)
+        d2 = ((positions[:, :, None, :] - centres[None, None]) ** 2).sum(-1)
+        return torch.exp(-d2 / (2 * self.sigma**2)).unflatten(-1, size)
 
 
 class ObjectTokensEncoder(Encoder):

@@ -1,6 +1,8 @@
 """Train the `object_tokens` latent space, self-supervised from frames or supervised by a state column.
 
-Loss = reconstruction MSE of decode(encode(frame)) (the keypoint bottleneck must carry the scene)
+Loss = reconstruction MSE of decode(encode(frame)) (the keypoint bottleneck must carry the scene), with
+       pixels that differ from the median training frame weighted 1 + `foreground_weight`: the moving objects
+       cover a few percent of a frame, and unweighted the decoder long settles for the static background
      + `spread_weight` * heat-map variance around each soft-argmax position (peaked heat-maps, so a position
        is a place in the frame rather than the average of a diffuse map)
      + `separation_weight` * mean exp(-d^2 / 2 `separation_sigma`^2) over token pairs (keeps free tokens from
@@ -44,6 +46,10 @@ from worldmodel.training.checkpoint import checkpoints, load_checkpoint, save_ch
 
 #: held-out frames evaluated at the end (every one is encoded and decoded once)
 _EVAL_FRAMES = 512
+#: frames the static background (per-pixel median) is taken from, evenly spaced over the training set
+_MEDIAN_FRAMES = 1024
+#: a pixel is foreground where some channel differs from the background by more than this (in [0, 1])
+_FOREGROUND_THRESHOLD = 0.1
 
 
 @dataclass
@@ -56,6 +62,7 @@ class ObjectTokensTrainConfig:
     spread_weight: float = 0.05
     separation_weight: float = 0.05
     separation_sigma: float = 0.1
+    foreground_weight: float = 10.0
     state_weight: float = 5.0
     angle_weight: float = 0.5
     checkpoint_every: int = 250
@@ -137,6 +144,7 @@ def train_object_tokens(
         saved = load_checkpoint(checkpoints(ckpt_dir)[-1], encoder, encoder, opt, gen)
         start_step, history = int(saved["step"]), list(saved["history"])
     warmup = max(1, tc.steps // 20)
+    background = median_frame(data).to(dev)
     terms: dict[str, torch.Tensor] = {}
     started = time.perf_counter()
     bar = tqdm(
@@ -148,7 +156,7 @@ def train_object_tokens(
         idx = torch.randint(0, len(data), (min(tc.batch_size, len(data)),), generator=gen)
         x = data[idx].to(dev).float().div_(255.0)
         s = state_t[idx].to(dev) if state_t is not None else None
-        terms = object_token_losses(encoder, x, s, tc)
+        terms = object_token_losses(encoder, x, s, tc, background)
         loss = sum(_weight(tc, k) * v for k, v in terms.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -193,13 +201,22 @@ def train_object_tokens(
 
 
 def object_token_losses(
-    encoder: ObjectTokensEncoder, x: torch.Tensor, states: torch.Tensor | None, tc: ObjectTokensTrainConfig
+    encoder: ObjectTokensEncoder,
+    x: torch.Tensor,
+    states: torch.Tensor | None,
+    tc: ObjectTokensTrainConfig,
+    background: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Unweighted loss terms for frames `x` in [0, 1] (and states, for the supervised variant)."""
+    """Loss terms (before `tc`'s weights) for frames `x` in [0, 1], states for the supervised variant, and the
+    static `background` `[3, H, W]` in [0, 1] whose differing pixels get the foreground weight."""
     cfg = encoder.config
     positions, feats, prob = encoder.tokens(x)
     tokens = torch.cat([positions, feats], -1)
-    terms = {"recon": F.mse_loss(encoder.renderer(tokens), x)}
+    err = (encoder.renderer(tokens) - x) ** 2
+    if background is not None and tc.foreground_weight:
+        moving = ((x - background).abs().amax(1, keepdim=True) > _FOREGROUND_THRESHOLD).to(x.dtype)
+        err = err * (1.0 + tc.foreground_weight * moving)
+    terms = {"recon": err.mean()}
     centres = cell_centres(*encoder.renderer.base_size, device=x.device)
     offsets = ((centres[None, None] - positions[:, :, None]) ** 2).sum(-1)  # [B, K, h * w]
     terms["spread"] = (prob * offsets).sum(-1).mean()
@@ -241,6 +258,12 @@ def state_errors(
         diff = torch.remainder(read[:, d] - states[:, d] + torch.pi, 2 * torch.pi) - torch.pi
         out[f"angle{d}_deg"] = float(torch.rad2deg(diff.abs()).mean())
     return out
+
+
+def median_frame(data: torch.Tensor) -> torch.Tensor:
+    """Per-pixel median `[3, H, W]` in [0, 1] of uint8 frames `[N, 3, H, W]`: what never moves."""
+    pick = torch.linspace(0, len(data) - 1, min(len(data), _MEDIAN_FRAMES)).round().long()
+    return data[pick].float().median(0).values / 255.0
 
 
 def _weight(tc: ObjectTokensTrainConfig, term: str) -> float:
