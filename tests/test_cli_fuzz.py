@@ -40,7 +40,7 @@ def places(tmp_path_factory) -> dict[str, Path]:
 def mutations(kind: str, places: dict[str, Path]) -> dict[str, str]:
     """name -> the bad value (as typed on the command line) for a key of this kind."""
     bad = {"wrong_type": "{a: 1}" if kind in ("list", "text_or_list", "dirs") else "[1, 2]", "empty": ""}
-    if kind in ("count", "amount", "signed", "count_or_all", "bool"):
+    if kind in ("count", "amount", "signed", "signed_or_list", "count_or_all", "bool"):
         bad["wrong_type"] = "maybe" if kind == "bool" else "abc"
     if kind in ("count", "amount", "count_or_all"):
         bad["negative"] = "-1"

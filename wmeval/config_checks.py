@@ -138,8 +138,8 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
     "objective.shift": ("amount", ""),
     "objective.logit_mean": ("signed", ""),
     "clips.future_strides": ("list", ""),
-    "action_norm.offset": ("list", ""),
-    "action_norm.scale": ("list", ""),
+    "action_norm.offset": ("signed_or_list", ""),
+    "action_norm.scale": ("signed_or_list", ""),
     "eval.state_reader": ("text", ""),
     "adapter.pixel_decoder.image_size": ("count", ""),
     "optim.warmup_steps": ("count", ""),
@@ -154,6 +154,7 @@ _WHAT = {
     "count": "an integer >= 0",
     "amount": "a number >= 0",
     "signed": "a number",
+    "signed_or_list": "a number or a list of numbers",
     "bool": "true or false",
     "text": "non-empty text",
     "text_or_list": "non-empty text or a list",
@@ -223,6 +224,8 @@ def _fits(kind: str, value: object, key: str) -> bool:
         return number and value >= 0
     if kind == "signed":
         return number
+    if kind == "signed_or_list":
+        return number or isinstance(value, list)
     if kind == "bool":
         return isinstance(value, bool)
     if kind == "text":
