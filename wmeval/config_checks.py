@@ -149,6 +149,7 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
     "fps": ("amount", ""),
     "max_episodes": ("count", ""),
     "repo_id": ("text", ""),
+    "logger": ("text", ""),
 }
 _WHAT = {
     "count": "an integer >= 0",
