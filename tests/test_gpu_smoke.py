@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.wm_fixtures import TINY_TRAIN, record_pusht
+from tests.wm_fixtures import TINY_TRAIN, tiny_lerobot_dataset
 from wmeval.cli import compose_config, main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -44,7 +44,7 @@ def test_every_step_is_a_valid_command(tmp_path):
 
 
 def test_bf16_training_runs_and_uses_autocast(tmp_path, monkeypatch):
-    data = record_pusht(tmp_path / "data", max_steps=8)
+    data = tiny_lerobot_dataset(tmp_path / "data", [12, 12, 12])
     seen = []
     autocast = torch.autocast
 
@@ -54,7 +54,8 @@ def test_bf16_training_runs_and_uses_autocast(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "autocast", spy)
     out = tmp_path / "run"
-    args = ["train", f"data={data}", f"out={out}", *TINY_TRAIN, "device=cpu", "optim.precision=bf16"]
+    args = ["train", f"data={data}", f"out={out}", *TINY_TRAIN, "encoder.image_size=[16,16]", "device=cpu"]
+    args += ["optim.precision=bf16"]
     assert main([*args, "optim.steps=2"]) == 0
     assert ("cpu", torch.bfloat16, True) in seen
     step, loss = json.loads((out / "train_summary.json").read_text())["loss_history"][-1]
