@@ -71,7 +71,7 @@ def test_load_refuses_missing_and_mismatched(tmp_path) -> None:
     payload = json.loads(cfg.read_text())
     payload["config"]["latent_dim"] = 5  # weights no longer fit the config
     cfg.write_text(json.dumps(payload))
-    with pytest.raises(InputError, match="do not match"):
+    with pytest.raises(InputError, match="does not match its config"):
         load_adapter(tmp_path / "ad")
     payload["format_version"] = 99
     cfg.write_text(json.dumps(payload))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from wmeval.errors import ConfigError
 from wmeval.metrics.pck import LucasKanadeTracker, PCKConfig, make_tracker, pck, query_grid
 
 
@@ -65,3 +68,42 @@ def test_identical_videos_give_pck_one_and_a_wrong_video_less(empty_hub):
 def test_cotracker_is_only_used_from_the_cache(empty_hub):
     tracker, note = make_tracker(PCKConfig(tracker="cotracker"), 64)
     assert tracker.name == "opencv_lucas_kanade" and "not in" in note
+
+
+@pytest.fixture
+def cotracker_hub(empty_hub, tmp_path):
+    """A tiny CoTracker in the torch.hub cache layout: repository with hubconf.py, checkpoint under checkpoints/."""
+    import shutil
+
+    import torch
+
+    hub = tmp_path / "torch" / "hub"
+    repo = hub / "facebookresearch_co-tracker_main"
+    repo.mkdir(parents=True)
+    shutil.copy(Path(__file__).with_name("tiny_cotracker_hubconf.py"), repo / "hubconf.py")
+    (hub / "checkpoints").mkdir()
+    torch.save({"velocity": torch.tensor([1.5, -0.5])}, hub / "checkpoints" / "cotracker2.pth")
+    return hub
+
+
+def test_cotracker_from_the_hub_cache_loads_its_checkpoint_and_tracks(cotracker_hub):
+    tracker, note = make_tracker(PCKConfig(tracker="cotracker"), 64)
+    assert tracker.name == "cotracker:cotracker2" and "local torch.hub cache" in note
+    video = _translated(frames=4)
+    queries = query_grid(64, 64, n=4)
+    tracks, visible = tracker.track(video, queries)
+    assert tracks.shape == (4, 16, 2) and visible.shape == (4, 16) and visible.dtype == bool
+    # the checkpoint's velocity, not the untrained zeros: the weights came from <hub dir>/checkpoints
+    np.testing.assert_allclose(tracks[3] - queries, np.tile([4.5, -1.5], (16, 1)), atol=1e-5)
+
+
+def test_pck_runs_through_the_cached_cotracker(cotracker_hub):
+    real = _translated(frames=4)[None]
+    out = pck(real, {"model": real.copy()}, context=1, cfg=PCKConfig(grid=4))
+    assert out["tracker"] == "cotracker:cotracker2" and out["values"]["model"]["pck@5"] == 1.0
+    assert out["values"]["model"]["coverage"] == 1.0
+
+
+def test_cotracker_online_models_are_refused(cotracker_hub):
+    with pytest.raises(ConfigError, match="online models track in windows"):
+        make_tracker(PCKConfig(tracker="auto", cotracker_model="cotracker3_online"), 64)

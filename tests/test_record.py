@@ -50,7 +50,13 @@ def test_reader_gives_arrays_and_replay_reproduces_the_episode(recorded) -> None
     assert ep["frames"].shape == (13, 96, 96, 3) and ep["frames"].dtype == np.uint8
     assert ep["actions"].shape == (13, 2) and ep["states"].shape == (13, 5) and ep["coverage"].shape == (13,)
     assert ep["policy"] == "pusht/expert_noisy" and ep["length"] == 12 and isinstance(ep["success"], bool)
-    np.testing.assert_allclose(ep["states"][:, :2], ep["states"][:, :2])
+    # The agent position LeRobot stores as observation.state is the first two columns of the reader's states.
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    hf = LeRobotDataset("local/pusht", root=out, video_backend="pyav").hf_dataset.with_format("numpy")
+    agent = np.stack(hf["observation.state"])[np.asarray(hf["episode_index"]).ravel() == 0]
+    np.testing.assert_array_equal(ep["states"][:, :2], agent)
+    assert np.ptp(agent, axis=0).min() > 0  # the agent moved, so a constant column would not pass
     seeds = [e["seed"] for e in eps]
     assert len(set(seeds)) == 3
     # Replaying the recorded actions from the recorded seeds reproduces the recorded states and frames.

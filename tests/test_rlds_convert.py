@@ -116,14 +116,24 @@ def test_a_tfds_builder_written_here_converts(tmp_path) -> None:  # pragma: no c
         name="toy",
         version="1.0.0",
         features=features,
-        split_datasets={"train": episodes},
+        split_datasets={"train": list(enumerate(episodes))},  # (key, example) pairs
         data_dir=builder_dir,
     )
     dirs = [str(p.parent) for p in builder_dir.rglob("dataset_info.json")]
     counts = write_lerobot(
         read_rlds(dirs, "train"), tmp_path / "ds", PRESETS["bridge_v2"], repo_id="local/t", use_videos=False
     )
-    assert counts["episodes"] == 2
+    assert counts["episodes"] == 2 and counts["frames"] == 20
+    # what TFDS stored and gave back is what the fixture wrote (in the order the shards hold it)
+    eps = load_episodes(
+        tmp_path / "ds", camera_keys=list(PRESETS["bridge_v2"].cameras.values()), progress=False
+    )
+    by_task = {ep["task"]: ep for ep in eps}
+    assert set(by_task) == {TASKS[0], TASKS[1]}
+    for source in episodes:
+        ep = by_task[source["steps"][1]["language_instruction"].decode()]
+        np.testing.assert_allclose(ep["actions"][:, :2], np.stack([s["action"][:2] for s in source["steps"]]))
+        assert ep["success"] == bool(source["episode_metadata"]["success"])
 
 
 def test_cards_scale_actions_and_refuse_unknown_fields(tmp_path) -> None:

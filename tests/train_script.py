@@ -12,11 +12,13 @@ from tests.wm_fixtures import moving_square_episodes
 from worldmodel.data.clips import ClipSampler, ClipSpec
 from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
-from worldmodel.objectives import FlowMatching, FlowMatchingConfig
+from worldmodel.objectives import build_objective
 from worldmodel.training import TrainConfig, cleanup_distributed, setup_distributed, train
 
 
-def main(out: str, steps: int, batch_size: int = 8, hidden_size: int = 32) -> dict:
+def main(
+    out: str, steps: int, batch_size: int = 8, hidden_size: int = 32, objective: str = "flow_matching"
+) -> dict:
     torch.set_num_threads(1)
     dist = setup_distributed("cpu")
     torch.manual_seed(0)
@@ -41,11 +43,12 @@ def main(out: str, steps: int, batch_size: int = 8, hidden_size: int = 32) -> di
         )
     )
     sampler = ClipSampler(episodes, ClipSpec(n_frames=4, max_history=2), [16, 16], [16, 16], seed=dist.rank)
-    objective = FlowMatching(FlowMatchingConfig(), h * w, d)
     config = TrainConfig(
         steps=steps, batch_size=batch_size, lr=3e-3, warmup_steps=5, checkpoint_every=4, log_every=1
     )
-    summary = train(dit, objective, sampler, config, Path(out), dist, progress=False)
+    summary = train(
+        dit, build_objective({"type": objective}, h * w, d), sampler, config, Path(out), dist, progress=False
+    )
     cleanup_distributed()
     if dist.is_main:
         Path(out, "losses.json").write_text(json.dumps(summary["loss_history"]))

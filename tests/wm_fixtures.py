@@ -52,6 +52,7 @@ def tiny_world_model(
     seed: int = 0,
     hidden_size: int = 32,
     residual: bool = False,
+    objective: dict | None = None,
 ) -> WorldModel:
     torch.manual_seed(seed)
     encoder = load_encoder("pixels", image_size=(IMAGE, IMAGE), factor=8)
@@ -72,7 +73,8 @@ def tiny_world_model(
         encoder=encoder.get_config(),
         adapter={"type": "identity", "in_dim": d},
         dit=dit_config.to_dict(),
-        objective={"type": "flow_matching", **FlowMatchingConfig(num_steps=2, residual=residual).to_dict()},
+        objective=objective
+        or {"type": "flow_matching", **FlowMatchingConfig(num_steps=2, residual=residual).to_dict()},
         latent_mean=[0.0] * d,
         latent_std=[1.0] * d,
         action_offset=[16.0, 16.0],

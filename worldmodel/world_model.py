@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from worldmodel.adapters import load_adapter, save_adapter
@@ -29,6 +29,7 @@ from worldmodel.hub import resolve_pretrained, split_revision
 from worldmodel.io import atomic_path
 from worldmodel.model_card import CARD_NAME, model_card
 from worldmodel.objectives import build_objective
+from worldmodel.reading import load_weights, read_json
 
 CONFIG_NAME = "world_model.json"
 WEIGHTS_NAME = "dit.safetensors"
@@ -333,10 +334,11 @@ class WorldModel(nn.Module):
         config_path = directory / CONFIG_NAME
         if not config_path.is_file():
             raise InputError(f"{directory} is not a world-model directory: {CONFIG_NAME} is missing")
+        fix = "re-export the model (WorldModel.save_pretrained)"
         try:
-            config = WorldModelConfig(**json.loads(config_path.read_text()))
-        except (json.JSONDecodeError, TypeError) as err:
-            raise InputError(f"{config_path} is not a valid world-model config: {err}") from err
+            config = WorldModelConfig(**read_json(config_path, fix))
+        except TypeError as err:
+            raise InputError(f"{config_path} is not a valid world-model config ({err}): {fix}") from err
         if config.format_version != FORMAT_VERSION:
             raise InputError(
                 f"{config_path} has format_version {config.format_version}, expected {FORMAT_VERSION}"
@@ -348,23 +350,13 @@ class WorldModel(nn.Module):
         encoder = load_encoder(**enc_cfg)
         adapter = load_adapter(directory / "adapter")
         dit = DiT(DiTConfig(**config.dit))
-        try:
-            state = load_file(directory / WEIGHTS_NAME)
-        except Exception as err:  # safetensors raises several types for truncated/corrupt files
-            raise InputError(
-                f"{directory / WEIGHTS_NAME} cannot be read ({err}); re-export the model"
-            ) from err
-        expected = dit.state_dict()
-        missing = [k for k in expected if k not in state]
-        unexpected = [k for k in state if k not in expected]
-        reshaped = [k for k in state if k in expected and state[k].shape != expected[k].shape]
-        if missing or unexpected or reshaped:
-            raise InputError(
-                f"{directory / WEIGHTS_NAME} does not match the DiT config in {CONFIG_NAME} (missing "
-                f"{missing[:3]}, unexpected {unexpected[:3]}, other shape {reshaped[:3]}): it is another "
-                f"architecture's checkpoint; keep each model's weights beside its own {CONFIG_NAME}"
-            )
-        dit.load_state_dict(state)
+        load_weights(
+            dit,
+            directory / WEIGHTS_NAME,
+            f"the DiT config in {CONFIG_NAME}",
+            fix,
+            mismatch_fix=f"keep each model's weights beside its own {CONFIG_NAME}",
+        )
         model = cls(config, encoder, adapter, dit)
         model.directory = directory
         return model.to(device).eval()

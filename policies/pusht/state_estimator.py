@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from policies.errors import PolicyError
+from policies.reading import load_weights, read_json
 
 ASSET_DIR = Path(__file__).parent / "assets" / "state_estimator"
 WORLD = 512.0
@@ -121,18 +122,21 @@ class PushTStateEstimator(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> PushTStateEstimator:
-        from safetensors.torch import load_file
-
         directory = Path(directory)
         if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
             raise PolicyError(
                 f"no state estimator in {directory} (needs config.json and model.safetensors): "
                 "train one with `wmeval train-estimator out=DIR`"
             )
-        meta = json.loads((directory / "config.json").read_text())
+        fix = "train one with `wmeval train-estimator out=DIR`"
+        config_path = directory / "config.json"
+        meta = read_json(config_path, fix)
         fields = EstimatorConfig.__dataclass_fields__
-        model = cls(EstimatorConfig(**{k: v for k, v in meta.items() if k in fields}))
-        model.load_state_dict(load_file(directory / "model.safetensors", device=device))
+        try:
+            model = cls(EstimatorConfig(**{k: v for k, v in meta.items() if k in fields}))
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise PolicyError(f"{config_path} is not a state-estimator config ({err}): {fix}") from err
+        load_weights(model, directory / "model.safetensors", f"its config {config_path}", fix, device=device)
         return model.to(device).eval()
 
 

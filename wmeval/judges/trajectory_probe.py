@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import safe_open
 from safetensors.numpy import save_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
@@ -30,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from wmeval.io import atomic_path
 from wmeval.judges.base import JudgeError, episode_frames
+from worldmodel.reading import read_tensors
 
 #: frames uint8 [T, H, W, 3] -> per-frame features [T, F].
 Featurizer = Callable[[np.ndarray], np.ndarray]
@@ -37,6 +37,15 @@ Featurizer = Callable[[np.ndarray], np.ndarray]
 POOLING = ("mean", "last", "max")
 _FORMAT = "wmeval.trajectory_probe"
 _VERSION = "1"
+#: tensor -> its shape for a probe on n pooled features (binary logistic regression)
+_SHAPES: dict[str, Callable[[int], tuple[int, ...]]] = {
+    "scaler_mean": lambda n: (n,),
+    "scaler_var": lambda n: (n,),
+    "scaler_scale": lambda n: (n,),
+    "coef": lambda n: (1, n),
+    "intercept": lambda n: (1,),
+    "classes": lambda n: (2,),
+}
 
 
 def grid_pool(latents: np.ndarray, grid: int = 4) -> np.ndarray:
@@ -187,16 +196,25 @@ class TrajectoryProbe:
         path = Path(path)
         if not path.is_file():
             raise JudgeError(f"probe file {path} does not exist: train one first or fix the path")
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != _FORMAT:
-                raise JudgeError(f"{path} is not a wmeval trajectory probe (format={meta.get('format')!r})")
-            if meta.get("pooling") != ",".join(POOLING):
-                raise JudgeError(
-                    f"{path} uses pooling {meta.get('pooling')!r}; this version expects {POOLING}"
-                )
-            t = {k: f.get_tensor(k) for k in f.keys()}
-        cfg = json.loads(meta["config"])
+        fix = "fit a probe and save it again (TrajectoryProbe.save)"
+        t, meta = read_tensors(path, fix, framework="numpy")
+        if meta.get("format") != _FORMAT:
+            raise JudgeError(
+                f"{path} is not a wmeval trajectory probe (format={meta.get('format')!r}): {fix}"
+            )
+        if meta.get("pooling") != ",".join(POOLING):
+            raise JudgeError(
+                f"{path} uses pooling {meta.get('pooling')!r}; this version expects {POOLING}: {fix}"
+            )
+        try:
+            cfg = json.loads(meta["config"])
+            n_features = int(t["coef"].shape[-1])
+            shapes = {k: tuple(t[k].shape) for k in _SHAPES}
+        except (KeyError, TypeError, ValueError) as err:
+            raise JudgeError(f"{path} lacks the probe's config or tensors ({err!r}): {fix}") from err
+        expected = {k: shape(n_features) for k, shape in _SHAPES.items()}
+        if shapes != expected:
+            raise JudgeError(f"{path} holds tensors of shapes {shapes}, a probe needs {expected}: {fix}")
         probe = cls(
             featurize,
             C=cfg["C"],
@@ -206,7 +224,6 @@ class TrajectoryProbe:
             name=cfg["name"],
             featurizer_name=cfg["featurizer_name"],
         )
-        n_features = int(t["coef"].shape[1])
         scaler = StandardScaler()
         scaler.mean_, scaler.var_, scaler.scale_ = t["scaler_mean"], t["scaler_var"], t["scaler_scale"]
         scaler.n_features_in_ = n_features

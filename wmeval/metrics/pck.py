@@ -111,12 +111,12 @@ class CoTrackerHub:
 
 
 #: CoTracker weights as its hubconf names them (torch.hub.load_state_dict_from_url caches them under these).
+#: Only the offline models: the `*_online` ones take the video in windows (`is_first_step`, then one call per
+#: step), another call signature than the one `CoTrackerHub.track` uses.
 COTRACKER_WEIGHTS = {
     "cotracker2": "cotracker2.pth",
-    "cotracker2_online": "cotracker2.pth",
     "cotracker2v1": "cotracker2v1.pth",
     "cotracker3_offline": "scaled_offline.pth",
-    "cotracker3_online": "scaled_online.pth",
 }
 
 
@@ -125,7 +125,7 @@ def cached_cotracker(model: str) -> tuple[Path | None, str]:
     hub = Path(torch.hub.get_dir())
     repos = sorted(hub.glob("facebookresearch_co-tracker_*")) if hub.is_dir() else []
     repo = next((r for r in repos if (r / "hubconf.py").is_file()), None)
-    weights = hub / "checkpoints" / COTRACKER_WEIGHTS.get(model, f"{model}.pth")
+    weights = hub / "checkpoints" / COTRACKER_WEIGHTS[model]
     if repo is None:
         return (
             None,
@@ -140,6 +140,11 @@ def make_tracker(cfg: PCKConfig, frame_size: int, device: str = "cpu") -> tuple[
     """The tracker to use and a note on why (e.g. why CoTracker was not used)."""
     note = ""
     if cfg.tracker in ("auto", "cotracker"):
+        if cfg.cotracker_model not in COTRACKER_WEIGHTS:
+            raise ConfigError(
+                f"cotracker_model={cfg.cotracker_model!r} is not supported: choose one of "
+                f"{', '.join(COTRACKER_WEIGHTS)} (the online models track in windows, another call signature)"
+            )
         repo, why = cached_cotracker(cfg.cotracker_model)
         if repo is not None:
             return CoTrackerHub(repo, cfg.cotracker_model, device), "CoTracker from the local torch.hub cache"

@@ -13,12 +13,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from worldmodel.adapters.base import Adapter
 from worldmodel.errors import InputError, MissingWeightsError
 from worldmodel.hub import resolve_pretrained
 from worldmodel.io import atomic_path
+from worldmodel.reading import load_weights, read_json
 
 #: registry name -> "module:Class", imported lazily
 ADAPTERS: dict[str, str] = {
@@ -75,20 +76,16 @@ def load_adapter(pretrained: str | Path, device: str | None = None) -> Adapter:
         raise MissingWeightsError(
             f"adapter: {directory} lacks {CONFIG_NAME} or {WEIGHTS_NAME}: pass a directory written by save_adapter"
         )
+    fix = "re-save it with save_adapter"
+    payload = read_json(config_path, fix)
     try:
-        payload = json.loads(config_path.read_text())
         version, config = payload["format_version"], dict(payload["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise InputError(f"adapter: {config_path} is not a valid adapter config ({err}): re-save it") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"adapter: {config_path} is not a valid adapter config ({err!r}): {fix}") from err
     if version != FORMAT_VERSION:
         raise InputError(
             f"adapter: {directory} has format_version {version}, this library reads {FORMAT_VERSION}: retrain it"
         )
     adapter = build_adapter(**config)
-    try:
-        load_model(adapter, str(weights_path), strict=True, device=device or "cpu")
-    except (RuntimeError, OSError) as err:
-        raise InputError(
-            f"adapter: weights in {weights_path} do not match its config ({err}): re-save it"
-        ) from err
+    load_weights(adapter, weights_path, f"its config {config_path}", fix, device=device or "cpu")
     return adapter.eval()

@@ -13,7 +13,6 @@ so latents come out near unit variance. Frames go in as [0, 1] (mapped to [-1, 1
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,10 @@ from worldmodel.encoders.common import AutoencoderKLGeometry, parse_size, resize
 from worldmodel.errors import InputError, MissingWeightsError
 from worldmodel.hub import fingerprint_module, resolve_pretrained
 from worldmodel.io import atomic_path
+from worldmodel.reading import read_json, read_tensors
+
+#: the weights file diffusers' save_pretrained writes (safetensors)
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
 @dataclass
@@ -111,7 +114,9 @@ class ConvVAEEncoder(AutoencoderKLGeometry, Encoder):
         self.pretrained = pretrained
         self._size = (int(vae.config.sample_size), int(vae.config.sample_size))
         if fingerprint is not None and fingerprint != fingerprint_module(vae):
-            where = f"the weights in {pretrained}" if pretrained else "freshly initialised weights"
+            where = (
+                f"the weights in {pretrained}/{WEIGHTS_NAME}" if pretrained else "freshly initialised weights"
+            )
             raise MissingWeightsError(
                 f"encoder 'conv_vae': config names weights with fingerprint {fingerprint} but {where} differ: "
                 "pass pretrained=<the directory those weights were saved to with save_pretrained>"
@@ -134,11 +139,17 @@ class ConvVAEEncoder(AutoencoderKLGeometry, Encoder):
                 f"{what}: {directory} has no config.json: pass a directory written by save_pretrained "
                 "or train_conv_vae"
             )
+        fix = "re-save them with save_pretrained"
+        config_path, weights_path = directory / "config.json", directory / WEIGHTS_NAME
+        read_json(config_path, fix)  # diffusers would take a damaged one for a Hub id and try to download it
+        read_tensors(weights_path, fix)
         try:
             vae = AutoencoderKL.from_pretrained(directory, use_safetensors=True)
-        except (OSError, ValueError, json.JSONDecodeError) as err:
-            raise MissingWeightsError(
-                f"{what}: could not load weights from {directory} ({err}): re-save them with save_pretrained"
+        except (OSError, ValueError, TypeError) as err:
+            first = str(err).strip().splitlines()[0].split(". ")[0]  # diffusers then suggests random weights
+            raise InputError(
+                f"{what}: {weights_path} does not match {config_path} ({first}): it holds another "
+                f"architecture's weights; {fix}"
             ) from err
         return cls(vae=vae.eval(), pretrained=str(pretrained), fingerprint=fingerprint)
 

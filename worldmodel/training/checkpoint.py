@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from worldmodel.errors import InputError
 from worldmodel.io import atomic_path
+from worldmodel.reading import load_weights, read_json, read_tensors
 
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 
@@ -90,24 +91,31 @@ def load_checkpoint(
     generator: torch.Generator,
 ) -> dict[str, Any]:
     """Restore everything `save_checkpoint` wrote; returns the JSON state (step, sampler state, history)."""
+    unreadable = f"delete {path} to resume from the checkpoint before it"
+    other = "resume with the settings it was trained with, or train afresh in another out=DIR"
+    state = read_json(path / "state.json", unreadable)
+    for name, module in (("model", model), ("ema", ema)):
+        load_weights(module, path / f"{name}.safetensors", "this run's model", unreadable, mismatch_fix=other)
+    trainer, _ = read_tensors(path / "trainer.safetensors", unreadable)
     try:
-        state = json.loads((path / "state.json").read_text())
-        weights, ema_weights, trainer = (
-            load_file(path / f"{n}.safetensors") for n in ("model", "ema", "trainer")
-        )
-    except Exception as err:  # truncated or corrupt files (safetensors raises several types)
-        raise InputError(
-            f"checkpoint {path} cannot be read ({err}): delete it to resume from the one before"
-        ) from err
-    try:
-        model.load_state_dict(weights)
-        ema.load_state_dict(ema_weights)
         generator.set_state(trainer.pop("rng.torch"))
+        _check_optimizer_shapes(optimizer, trainer)
         optimizer.load_state_dict(_unflatten_optimizer(trainer, state["optimizer"]))
-    except (RuntimeError, ValueError, KeyError) as err:
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
         first = str(err).strip().splitlines()[0]
         raise InputError(
-            f"checkpoint {path} belongs to another model or optimizer ({first}): resume with the settings it "
-            "was trained with, or train afresh in another out=DIR"
+            f"checkpoint {path}: trainer.safetensors and state.json belong to another model or optimizer "
+            f"({first}): {other}"
         ) from err
     return state
+
+
+def _check_optimizer_shapes(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    """Per-parameter state (Adam's moments) must have its parameter's shape; `load_state_dict` never checks."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for name, value in tensors.items():
+        _, idx, key = name.split(".", 2)
+        if value.ndim and int(idx) < len(params) and value.shape != params[int(idx)].shape:
+            raise ValueError(
+                f"{key} of parameter {idx} has shape {tuple(value.shape)}, not {tuple(params[int(idx)].shape)}"
+            )
