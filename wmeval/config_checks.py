@@ -120,6 +120,11 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
         "dir",
         "pass a directory written by wmeval train-adapter (its adapter/) or a Hub id",
     ),
+    "encoder.pretrained": (
+        "dir",
+        "pass an encoder directory (out/encoder of wmeval train-encoder) or a Hub id",
+    ),
+    "tokens.state_key": ("text", ""),
     "state.estimator": (
         "dir",
         "pass a directory written by wmeval train-estimator, or null for the shipped one",
