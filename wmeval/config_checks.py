@@ -14,6 +14,10 @@ from wmeval.errors import ConfigError
 _NOT_IN_STRUCT = re.compile(r"full_key: (\S+)")
 _GROUP_OPTIONS = re.compile(r"Available options in '([^']+)':\n((?:\t.+\n?)+)")
 
+#: Integer keys that also take `auto`, in commands that have the key giving it a meaning
+#: (`wmeval rank episodes=auto`: as many episodes as `precision` needs).
+ACCEPTS_AUTO = {"episodes": "precision"}
+
 
 def composition_message(command: str, reference: DictConfig, err: Exception) -> str:
     """One line for a Hydra composition error: the key, the closest known key, and what is accepted."""
@@ -63,6 +67,8 @@ def check_override_types(cfg: DictConfig, reference: DictConfig, overrides: list
         key = override.key_or_group
         default = OmegaConf.select(reference, key, default=None)
         value = OmegaConf.select(cfg, key, default=None)
+        if value == "auto" and ACCEPTS_AUTO.get(key, "") in reference:
+            continue
         if isinstance(default, DictConfig) and not isinstance(value, DictConfig):
             keys = ", ".join(default.keys())
             raise ConfigError(
