@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -47,3 +48,21 @@ def _without_timings(path: Path) -> dict:
     timings = [key for key in report if key.endswith("timings_s")]
     assert timings
     return {k: v for k, v in report.items() if k not in timings}
+
+
+def test_real_rollouts_do_not_depend_on_the_thread_count() -> None:
+    # `threads=N` is torch.set_num_threads(N) (wmeval/cli.py); an image-based controller must act the same
+    from policies.registry import make_policy
+    from wmeval.envs import make_env
+    from wmeval.rollout import rollout
+
+    env = make_env("pusht", num_envs=2, max_episode_steps=16)
+    runs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        policy = make_policy("pusht/expert@image", seed=0)
+        runs.append(rollout(env, policy, max_steps=16, seeds=[0, 1], obs_every=2, progress=False))
+    env.close()
+    assert np.array_equal(runs[0].actions, runs[1].actions)  # exactly: not approx
+    assert np.array_equal(runs[0].coverage, runs[1].coverage)

@@ -76,6 +76,23 @@ def test_skipping_unreadable_frames_is_an_explicit_flagged_diagnostic(tmp_path):
     assert set(naive) == {"pearson", "spearman", "kendall", "mmrv"} and 0 <= naive["mmrv"] <= 1
     md = (out / "report.md").read_text()
     assert "The same rollouts read on every frame: Spearman" in md
+    assert report["ranking"]["sampling"]["mode"] == "fixed" and report["ranking"]["sampling"]["episodes"] == 2
+    assert "paired over start states" in report["ranking"]["ci_method"]
+
+
+def test_rank_episodes_auto_records_its_rounds(tmp_path, capsys):
+    wm = pusht_shaped_world_model(tmp_path / "wm")
+    out = tmp_path / "rank"
+    overrides = ["policies=[pusht/expert@image,random]", "max_steps=4", "num_envs=2", "n_boot=20"]
+    args = [*overrides, "baseline=false", "rerun=off", "save_rollouts=false", "progress=false"]
+    auto = ["episodes=auto", "precision=0.001", "pilot_episodes=2", "max_episodes=4"]
+    assert main(["rank", f"world_models=[{wm}]", *args, *auto, f"out={out}"]) == 0
+    sampling = json.loads((out / "report.json").read_text())["ranking"]["sampling"]
+    assert sampling["mode"] == "auto" and not sampling["reached"]  # no world model orders this precisely
+    assert [r["episodes"] for r in sampling["rounds"]] == [2, 4] and sampling["episodes"] == 4
+    report = json.loads((out / "report.json").read_text())
+    assert all(p["episodes"] == 4 for p in report["ranking"]["policies"])
+    assert "too wide to order the policies" in capsys.readouterr().err
 
 
 def test_rank_refuses_a_world_model_of_another_env(tmp_path):

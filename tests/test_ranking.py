@@ -10,6 +10,7 @@ from scipy import stats
 
 from wmeval.metrics import (
     RankingInputError,
+    bootstrap,
     kendall_tau_b,
     mmrv,
     order_world_models,
@@ -159,7 +160,17 @@ def _episodes(seed: int = 0, n_ep: int = 60):
 def test_ranking_fidelity_block_schema_and_values():
     imagined, real = _episodes()
     out = ranking_fidelity(imagined, real, n_boot=200, seed=0)
-    assert list(out) == ["policies", "pearson", "spearman", "kendall", "mmrv", "pairwise_accuracy", "ci95"]
+    assert list(out) == [
+        "policies",
+        "pearson",
+        "spearman",
+        "kendall",
+        "mmrv",
+        "pairwise_accuracy",
+        "ci95",
+        "ci_method",
+    ]
+    assert "paired over start states" in out["ci_method"]
     assert list(out["ci95"]) == ["pearson", "spearman", "kendall", "mmrv"]
     assert [p["name"] for p in out["policies"]] == list(real)
     assert set(out["policies"][0]) == {"name", "real_success", "imagined_success", "episodes"}
@@ -222,6 +233,57 @@ def test_ranking_fidelity_validates_input():
         ranking_fidelity({"pi0": imagined["pi0"]}, {"pi0": real["pi0"]})
     with pytest.raises(RankingInputError, match="n_boot"):
         ranking_fidelity(imagined, real, n_boot=-1)
+
+
+def test_bca_matches_scipy_on_the_same_draws():
+    # one sample resampled as a whole: scipy.stats.bootstrap(BCa) draws rng.integers(0, n, (B, n))
+    x = np.random.default_rng(4).gamma(2.0, size=40)  # skewed, so bias and acceleration matter
+    n_boot = 500
+    idx = np.random.default_rng(9).integers(0, x.size, size=(n_boot, x.size))
+    jack = (x.sum() - x) / (x.size - 1)
+    ours = bootstrap.bca_interval(float(x.mean()), x[idx].mean(axis=1), [jack])
+    ref = stats.bootstrap((x,), np.mean, n_resamples=n_boot, method="BCa", rng=np.random.default_rng(9))
+    assert ours == pytest.approx(list(ref.confidence_interval), rel=1e-12)
+    assert ours != pytest.approx(list(np.percentile(x[idx].mean(axis=1), [2.5, 97.5])), rel=1e-6)
+
+
+def _shared_difficulty_episodes(n_ep: int = 40, seed: int = 0):
+    """Start states of varying difficulty shared by every policy, so outcomes correlate across policies.
+
+    The world model misjudges each start state's difficulty the same way for every policy and swaps two
+    pairs of neighbouring policies: rho is 0.886, an interior value where the interval has room both ways.
+    """
+    rng = np.random.default_rng(seed)
+    hardness = rng.random(n_ep)
+    seen = hardness + rng.normal(0, 0.3, n_ep)
+    skills = [0.2, 0.32, 0.44, 0.56, 0.68, 0.8]
+    skills_seen = [0.2, 0.44, 0.32, 0.56, 0.8, 0.68]
+    real = {f"pi{k}": (hardness + rng.normal(0, 0.05, n_ep) < p).astype(float) for k, p in enumerate(skills)}
+    imagined = {
+        f"pi{k}": (seen + rng.normal(0, 0.05, n_ep) < p).astype(float) for k, p in enumerate(skills_seen)
+    }
+    return imagined, real
+
+
+def test_paired_bootstrap_is_narrower_on_shared_start_states_and_contains_the_estimate():
+    imagined, real = _shared_difficulty_episodes()
+    paired = ranking_fidelity(imagined, real, n_boot=1000, seed=0)
+    unpaired = ranking_fidelity(imagined, real, n_boot=1000, seed=0, shared_starts=False)
+    assert paired["spearman"] == unpaired["spearman"] == pytest.approx(0.886, abs=1e-3)
+    for stat in ("pearson", "spearman", "kendall", "mmrv"):
+        (lo, hi), (ulo, uhi) = paired["ci95"][stat], unpaired["ci95"][stat]
+        assert lo <= paired[stat] <= hi, stat
+        assert ulo <= unpaired[stat] <= uhi, stat
+        assert hi - lo < 0.75 * (uhi - ulo), stat
+    assert "per policy" in unpaired["ci_method"]
+
+
+def test_shared_starts_needs_equal_episode_counts():
+    imagined, real = _episodes()
+    imagined["pi0"], real["pi0"] = imagined["pi0"][:-1], real["pi0"][:-1]
+    with pytest.raises(RankingInputError, match="shared_starts"):
+        ranking_fidelity(imagined, real, n_boot=10)
+    assert ranking_fidelity(imagined, real, n_boot=10, shared_starts=False)["policies"][0]["episodes"] == 59
 
 
 def test_order_world_models():

@@ -4,6 +4,10 @@ end to end on a tiny recorded PushT dataset (CPU, a few optimiser steps each).""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +21,7 @@ from worldmodel import WorldModel
 from worldmodel.adapters import load_adapter
 from worldmodel.encoders import load_encoder
 
+REPO = Path(__file__).resolve().parents[1]
 CAMERAS = ["observation.images.top", "observation.images.flip"]
 
 
@@ -198,3 +203,39 @@ def test_single_view_weights_move_to_a_two_view_model(recorded, tmp_path) -> Non
     assert meta["total_steps"] == 7 and meta["init_from"]["source"] == str(
         single / "model" / "dit.safetensors"
     )
+
+
+#: `wmeval train` whose rank 1 is slow to reach its output folder: a process that chose its own timestamped
+#: folder would choose another one than rank 0
+SLOW_RANK_ONE = """
+import os, sys, time
+import wmeval.commands.train as train
+from wmeval.cli import main
+
+prepare = train.prepare_out_dir
+
+def slow_prepare(*args, **kwargs):
+    time.sleep(2.0 * (os.environ["RANK"] == "1"))
+    return prepare(*args, **kwargs)
+
+train.prepare_out_dir = slow_prepare
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_train_under_torchrun_leaves_one_intact_run_folder(recorded, tmp_path) -> None:
+    # `wmeval train` itself on 2 CPU processes (gloo), overwrite=true, default out: only rank 0 prepares
+    # outputs/train/<timestamp>/; the other process waits for that path instead of picking its own
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29537"]
+    cmd += ["--no-python", sys.executable, "-c", SLOW_RANK_ONE]
+    cmd += ["train", f"data={recorded}", "overwrite=true", "device=cpu"]
+    cmd += [*TINY_TRAIN, "optim.steps=2", "optim.checkpoint_every=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = list((tmp_path / "outputs" / "train").iterdir())
+    assert len(runs) == 1, runs
+    summary = json.loads((runs[0] / "train_summary.json").read_text())
+    assert summary["steps"] == 2
+    wm = WorldModel.from_pretrained(runs[0] / "model")
+    assert wm.config.meta["processes"] == 2 and wm.config.meta["steps"] == 2

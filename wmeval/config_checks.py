@@ -15,6 +15,10 @@ from wmeval.errors import ConfigError
 _NOT_IN_STRUCT = re.compile(r"full_key: (\S+)")
 _GROUP_OPTIONS = re.compile(r"Available options in '([^']+)':\n((?:\t.+\n?)+)")
 
+#: Integer keys that also take `auto`, in commands that have the key giving it a meaning
+#: (`wmeval rank episodes=auto`: as many episodes as `precision` needs).
+ACCEPTS_AUTO = {"episodes": "precision"}
+
 
 def composition_message(command: str, reference: DictConfig, err: Exception) -> str:
     """One line for a Hydra composition error: the key, the closest known key, and what is accepted."""
@@ -64,6 +68,8 @@ def check_override_types(cfg: DictConfig, reference: DictConfig, overrides: list
         key = override.key_or_group
         default = OmegaConf.select(reference, key, default=None)
         value = OmegaConf.select(cfg, key, default=None)
+        if value == "auto" and ACCEPTS_AUTO.get(key, "") in reference:
+            continue
         if isinstance(default, DictConfig) and not isinstance(value, DictConfig):
             keys = ", ".join(default.keys())
             raise ConfigError(
@@ -125,6 +131,7 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
         "pass an encoder directory (out/encoder of wmeval train-encoder) or a Hub id",
     ),
     "tokens.state_key": ("text", ""),
+    "precision": ("amount", ""),
     "state.estimator": (
         "dir",
         "pass a directory written by wmeval train-estimator, or null for the shipped one",
@@ -211,6 +218,8 @@ def check_values(cfg: DictConfig, reference: DictConfig) -> None:
             value = OmegaConf.to_container(value)
         kind = key_kind(key, defaults.get(key))
         if value is None or value == "???" or kind is None:
+            continue
+        if value == "auto" and ACCEPTS_AUTO.get(key, "") in reference:
             continue
         if kind in _PATHS:
             _check_path(key, value, kind)

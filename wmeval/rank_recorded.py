@@ -127,7 +127,7 @@ def _block(
     outcomes: np.ndarray, real: dict[str, np.ndarray], groups: dict[str, list[int]], n_boot: int, seed: int
 ) -> dict[str, Any]:
     imagined = {g: outcomes[idx] for g, idx in groups.items()}
-    block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
+    block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed, shared_starts=False)
     block["judge"] = JUDGE
     return block
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +30,23 @@ ASSET_DIR = Path(__file__).parent / "assets" / "state_estimator"
 WORLD = 512.0
 # Tee points (body frame) the net localises; spread out so the rigid fit pins the angle well.
 BLOCK_POINTS = torch.tensor([[-45.0, 15.0], [45.0, 15.0], [0.0, 45.0], [0.0, 105.0]])
+
+
+@contextmanager
+def fixed_threads() -> Iterator[None]:
+    """One intra-op CPU thread for the enclosed calls, restoring the caller's count afterwards.
+
+    A parallel convolution splits its sums by thread count, so the estimate's last bits depend on
+    `threads=`; the controllers reading it turn those bits into different actions and the same seed into
+    different success rates. On one thread the estimate is the same whatever the caller's thread count.
+    The net is small, so the parallelism given up is negligible.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -88,8 +107,9 @@ class PushTStateEstimator(nn.Module):
         """
         was_training = self.training
         self.eval()
-        prob = self.heatmaps(images.to(next(self.parameters()).device))
-        spread = _spread(prob, _expected_position(prob))
+        with fixed_threads():
+            prob = self.heatmaps(images.to(next(self.parameters()).device))
+            spread = _spread(prob, _expected_position(prob))
         self.train(was_training)
         return spread
 
@@ -105,7 +125,8 @@ class PushTStateEstimator(nn.Module):
         """[B, 5]: agent x, agent y, block x, block y, block theta (radians, in (-pi, pi])."""
         was_training = self.training
         self.eval()
-        out = self.forward(images.to(next(self.parameters()).device))
+        with fixed_threads():
+            out = self.forward(images.to(next(self.parameters()).device))
         self.train(was_training)
         theta = torch.atan2(out[:, 5], out[:, 4])
         return torch.cat([out[:, :4], theta[:, None]], -1)

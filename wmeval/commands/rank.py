@@ -16,9 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, write_text
 from wmeval.judges.base import OUTCOMES
+from wmeval.metrics.precision import sized_run
 from wmeval.provenance import in_training_data, training_data
 from wmeval.rank import load_world_model, rank_policies
-from wmeval.report.ranking import write_ranking_outputs
+from wmeval.report.ranking import BASELINE, write_ranking_outputs
 from wmeval.report.summary import summary_text
 from wmeval.shipped import SHIPPED_WORLD_MODEL
 
@@ -73,8 +74,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"outcome={cfg.outcome!r} is unknown: choose one of {', '.join(OUTCOMES)}")
     if cfg.rerun not in ("save", "spawn", "serve", "off"):
         raise ConfigError(f"rerun={cfg.rerun!r} is unknown: choose save, spawn, serve or off")
-    if cfg.episodes < 2:
-        raise ConfigError(f"episodes={cfg.episodes} must be >= 2 for a bootstrap")
+    if cfg.episodes != "auto" and (not isinstance(cfg.episodes, int) or cfg.episodes < 2):
+        raise ConfigError(f"episodes={cfg.episodes} must be an integer >= 2 for a bootstrap, or auto")
     if cfg.max_steps < 1:
         raise ConfigError(f"max_steps={cfg.max_steps} must be >= 1")
 
@@ -91,19 +92,33 @@ def rank_and_report(
     world_models = resolve_world_models(world_model_specs, baseline, cfg.device)
     warn_in_training_data(policies, world_models)
     started = time.perf_counter()
-    result = rank_policies(
-        policies,
-        world_models,
-        env=cfg.env,
+    result, sampling = sized_run(
+        lambda episodes: rank_policies(
+            policies,
+            world_models,
+            env=cfg.env,
+            episodes=episodes,
+            max_steps=cfg.max_steps,
+            seed=cfg.seed,
+            num_envs=cfg.num_envs,
+            num_steps=cfg.num_steps,
+            n_boot=cfg.n_boot,
+            progress=cfg.progress,
+            readable_only=cfg.readable_only,
+        ),
+        lambda res: {n: b[cfg.outcome] for n, b in res.blocks.items() if n != BASELINE},
         episodes=cfg.episodes,
-        max_steps=cfg.max_steps,
-        seed=cfg.seed,
-        num_envs=cfg.num_envs,
-        num_steps=cfg.num_steps,
-        n_boot=cfg.n_boot,
-        progress=cfg.progress,
-        readable_only=cfg.readable_only,
+        target=cfg.get("precision"),
+        pilot=int(cfg.get("pilot_episodes", 16)),
+        max_episodes=int(cfg.get("max_episodes", 256)),
+        multiple_of=int(cfg.num_envs),
     )
+    for line in sampling["warnings"]:
+        log.warning(line)
+    for name, blocks in result.blocks.items():
+        if name != BASELINE:
+            blocks[cfg.outcome]["sampling"] = sampling
+    cfg = OmegaConf.merge(cfg, {"episodes": sampling["episodes"]})
     timings = {**timings, "rank": time.perf_counter() - started}
     return write_ranking_outputs(out, result, world_models, cfg, timings=timings, policy_sets=sets)
 

@@ -35,7 +35,7 @@ from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import WorldModelError
 from worldmodel.objectives import build_objective, objective_config
-from worldmodel.training import TrainConfig, cleanup_distributed, setup_distributed, train
+from worldmodel.training import TrainConfig, cleanup_distributed, on_main, setup_distributed, train
 from worldmodel.training.checkpoint import checkpoints
 from worldmodel.training.init_from import load_matching_weights
 from worldmodel.world_model import CONFIG_NAME
@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN001
     # bad clip settings fail before any encoding or training
     spec = ClipSpec(**OmegaConf.to_container(cfg.clips, resolve=True))
-    out = _out_dir(cfg)
+    out = _out_dir(cfg, dist)
     attach_run_log(out)  # also on resume, which reuses out= as it is
     tracker = (
         make_tracker(
@@ -213,12 +213,13 @@ def _state_reader(name: str | None):  # noqa: ANN202
     return pusht_state_reader(load_default_estimator())
 
 
-def _out_dir(cfg: DictConfig) -> Path:
+def _out_dir(cfg: DictConfig, dist) -> Path:  # noqa: ANN001
+    """The run folder, prepared by rank 0 alone; under torchrun the other processes get its path."""
     if cfg.resume:
         if cfg.out is None:
             raise WmevalError("resume=true needs out=DIR: the run directory to continue")
         return Path(cfg.out)
-    return prepare_out_dir(cfg.out, "train", overwrite=cfg.overwrite)
+    return on_main(lambda: prepare_out_dir(cfg.out, "train", overwrite=cfg.overwrite), dist)
 
 
 def _adapter(cfg: DictConfig, encoder) -> Adapter:  # noqa: ANN001

@@ -27,14 +27,12 @@ import numpy as np
 from scipy import stats
 
 from wmeval.errors import WmevalError
+from wmeval.metrics.bootstrap import bca_interval, jackknife_rates, resample_rates
 
 ArrayLike = Sequence[float] | np.ndarray
 
 #: Statistics that get a bootstrap CI in `ranking_fidelity`, in report order.
 CI_STATS = ("pearson", "spearman", "kendall", "mmrv")
-
-#: Cap on bootstrap index-array elements drawn at once, so 10k-episode policies stay within memory.
-_MAX_DRAW = 4_000_000
 
 
 class RankingInputError(WmevalError, ValueError):
@@ -176,32 +174,45 @@ def ranking_fidelity(
     *,
     n_boot: int = 1000,
     seed: int = 0,
+    shared_starts: bool = True,
 ) -> dict[str, Any]:
-    """Fidelity of the imagined policy ranking, with 95% bootstrap CIs, from per-episode outcomes.
+    """Fidelity of the imagined policy ranking, with 95% BCa bootstrap CIs, from per-episode outcomes.
 
     `imagined_episodes[name][k]` and `real_episodes[name][k]` are policy `name`'s outcome (0/1 or graded
     in [0, 1]) from the SAME start state k in the two worlds. Policies are reported in the order of
-    `real_episodes`; episode counts may differ between policies but not between worlds.
+    `real_episodes`.
 
-    The bootstrap resamples episodes within each policy, using the same indices in both worlds because
-    start states are paired (this keeps the between-world correlation that pairing buys). CIs are
-    percentile intervals over the resamples where a statistic is defined (`nan` resamples, e.g. all
-    rates equal, are dropped); `[nan, nan]` if none is, or if `n_boot == 0`. Same seed, same numbers.
+    `shared_starts` (the design of `wmeval rank`): start state k is also the same for EVERY policy, so the
+    bootstrap draws one set of start-state indices per resample and applies it to every policy in both
+    worlds (a paired bootstrap). An easy start state then lifts every policy in the same resample, as it
+    did in the experiment, instead of being counted independently per policy; with the same `seed` and
+    episode count, every world model is scored on the same draws. Episode counts must then be equal.
+    Without it (recorded behaviours, whose episodes differ per policy) each policy is resampled on its
+    own, still with one draw for both worlds. Intervals are BCa (`wmeval.metrics.bootstrap`), over the
+    resamples where a statistic is defined (`nan` ones, e.g. all rates equal, are dropped); `[nan, nan]`
+    if the point value or every resample is undefined, or if `n_boot == 0`. Same seed, same numbers.
     """
     names = _validate_episodes(imagined_episodes, real_episodes)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise RankingInputError(f"n_boot={n_boot!r} must be a non-negative integer (1000 is typical)")
     imagined = [np.asarray(imagined_episodes[n], dtype=float) for n in names]
     real = [np.asarray(real_episodes[n], dtype=float) for n in names]
+    counts = sorted({a.size for a in real})
+    if shared_starts and len(counts) > 1:
+        raise RankingInputError(
+            f"shared_starts=True needs the same episodes for every policy, got counts {counts}: "
+            "roll every policy from the same start states, or pass shared_starts=False"
+        )
 
     s = np.array([a.mean() for a in imagined])
     r = np.array([a.mean() for a in real])
     point = {k: float(v[0]) for k, v in _all_rows(s[None], r[None]).items()}
 
     if n_boot > 0:
-        boot_s, boot_r = _bootstrap_rates(imagined, real, n_boot, np.random.default_rng(seed))
-        boot = _all_rows(boot_s, boot_r)
-        ci = {k: _percentile_ci(boot[k]) for k in CI_STATS}
+        boot_rates = resample_rates(imagined, real, n_boot, np.random.default_rng(seed), shared_starts)
+        boot = _all_rows(*boot_rates)
+        jack = [_all_rows(js, jr) for js, jr in jackknife_rates(imagined, real, shared_starts)]
+        ci = {k: bca_interval(point[k], boot[k], [j[k] for j in jack]) for k in CI_STATS}
     else:
         ci = {k: [math.nan, math.nan] for k in CI_STATS}
 
@@ -221,33 +232,15 @@ def ranking_fidelity(
         "mmrv": point["mmrv"],
         "pairwise_accuracy": point["pairwise_accuracy"],
         "ci95": ci,
+        "ci_method": CI_METHODS[shared_starts],
     }
 
 
-def _bootstrap_rates(
-    imagined: list[np.ndarray], real: list[np.ndarray], n_boot: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """[n_boot, N] resampled success rates; one index draw per policy serves both worlds (paired)."""
-    boot_s = np.empty((n_boot, len(real)))
-    boot_r = np.empty((n_boot, len(real)))
-    for p, (a_s, a_r) in enumerate(zip(imagined, real, strict=True)):
-        n_ep = a_r.size
-        chunk = max(1, _MAX_DRAW // n_ep)
-        for start in range(0, n_boot, chunk):
-            stop = min(n_boot, start + chunk)
-            idx = rng.integers(0, n_ep, size=(stop - start, n_ep))
-            boot_s[start:stop, p] = a_s[idx].mean(axis=1)
-            boot_r[start:stop, p] = a_r[idx].mean(axis=1)
-    return boot_s, boot_r
-
-
-def _percentile_ci(samples: np.ndarray) -> list[float]:
-    """2.5th and 97.5th percentiles of the defined (non-nan) bootstrap values."""
-    finite = samples[~np.isnan(samples)]
-    if finite.size == 0:
-        return [math.nan, math.nan]
-    lo, hi = np.percentile(finite, [2.5, 97.5])
-    return [float(lo), float(hi)]
+#: What `ci_method` says in a fidelity block, by `shared_starts`.
+CI_METHODS = {
+    True: "BCa bootstrap, paired over start states (one draw shared by every policy and world)",
+    False: "BCa bootstrap, episodes resampled per policy (one draw shared by both worlds)",
+}
 
 
 def order_world_models(results: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +48,28 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
         dist.all_reduce(value)
         value /= info.world_size
     return value
+
+
+def on_main(make: Callable[[], T], info: DistInfo) -> T:
+    """`make()` on rank 0 only; every process gets its result (or raises its error).
+
+    For side effects that must happen once, like preparing an output folder: with `overwrite=true`
+    every process would otherwise delete the folder the others are writing into, and without `out=`
+    each could pick a different timestamp. The result must be picklable.
+    """
+    if info.world_size == 1:
+        return make()
+    shared: list[object] = [None]
+    if info.is_main:
+        try:
+            shared[0] = ("ok", make())
+        except Exception as err:  # every process must leave the broadcast, then raise the same error
+            shared[0] = ("error", err)
+    dist.broadcast_object_list(shared, src=0)
+    status, value = shared[0]  # type: ignore[misc]
+    if status == "error":
+        raise value  # type: ignore[misc]
+    return value  # type: ignore[return-value]
 
 
 def cleanup_distributed() -> None:
