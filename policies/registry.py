@@ -9,6 +9,8 @@ from policies.errors import PolicyError
 KNOWN_PATTERNS = (
     "pusht/<member>",
     "pusht/<member>@image",
+    "pusht/play",
+    "pusht/play@image",
     "random",
     "replay",
     "lerobot:<dir-or-hub-id>",
@@ -33,6 +35,7 @@ def make_policy(name: str, **kwargs: Any) -> Any:
     """Build a policy by name.
 
     - `pusht/<member>[@state|@image]`: a family member (kwargs: seed, estimator);
+    - `pusht/play[@image]`: play data for training world models (kwargs: seed, estimator);
     - `random`: uniform actions (kwargs: low, high, dim, seed);
     - `replay`: plays `actions=[per-episode [T, A] arrays]`;
     - `lerobot:<dir-or-hub-id>`: a LeRobot `PreTrainedPolicy` with its processors (kwargs: device,
@@ -59,6 +62,10 @@ def make_policy(name: str, **kwargs: Any) -> Any:
         base, _, variant = name.partition("@")
         variant = variant or "state"
         member = base.split("/", 1)[1]
+        if member == "play" and variant in ("state", "image"):
+            from policies.pusht.play import PlayPolicy
+
+            return PlayPolicy(variant=variant, name=name, **kwargs)
         if member in MEMBERS and variant in ("state", "image"):
             return make_member(member, variant=variant, **kwargs)
     raise PolicyError(

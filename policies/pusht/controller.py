@@ -218,12 +218,21 @@ class PushTController:
         if in_contact[c]:
             step = min(s[c], cfg.push_speed)
             return spot[c] - outward[c] * step
+        return self._lead(agent, pose, way[best], cfg.travel_speed)
+
+    def travel_toward(
+        self, agent: np.ndarray, pose: np.ndarray, target: np.ndarray, speed: float | None = None
+    ) -> np.ndarray:
+        """Next agent target on the shortest way around the block to `target`, at most `speed` px ahead."""
+        agent = np.asarray(agent, dtype=float)
+        pose = np.asarray(pose, dtype=float)
+        _, way = self._travel(pose, agent, np.asarray(target, dtype=float).reshape(1, 2))
+        return self._lead(agent, pose, way[0], self.config.travel_speed if speed is None else speed)
+
+    def _lead(self, agent: np.ndarray, pose: np.ndarray, way: np.ndarray, speed: float) -> np.ndarray:
         gap = float(G.distance_to_tee(pose, agent[None])[0]) - G.AGENT_RADIUS
         if gap < 0.5:  # touching (or spawned inside) the block: back off before travelling
-            return agent + G.escape_direction(pose, agent) * (cfg.clearance + 2.0 - gap)
-        target = way[best]
-        delta = target - agent
+            return agent + G.escape_direction(pose, agent) * (self.config.clearance + 2.0 - gap)
+        delta = way - agent
         dist = np.linalg.norm(delta)
-        if dist > cfg.travel_speed:
-            target = agent + delta / dist * cfg.travel_speed
-        return target
+        return agent + delta / dist * speed if dist > speed else way.copy()

@@ -34,32 +34,23 @@ class SkillKnobs:
     decision_period: int = 1  # re-plan only every k steps and repeat the target in between
 
 
-class ScriptedPushTPolicy:
-    """Batched wrapper: one `PushTController` per batch element, reset with the policy."""
+class StatePolicy:
+    """Base of the PushT scripted policies: a name, a variant, a seeded noise stream and `read_state`.
 
-    def __init__(
-        self,
-        name: str,
-        knobs: SkillKnobs | None = None,
-        *,
-        variant: str = "state",
-        estimator: Any = None,
-        seed: int = 0,
-    ) -> None:
+    Every scripted policy (family, play, held-out set) reads the state the same way, so its two variants
+    differ only in where the state comes from.
+    """
+
+    def __init__(self, name: str, *, variant: str = "state", estimator: Any = None, seed: int = 0) -> None:
         if variant not in VARIANTS:
             raise PolicyError(
                 f"variant={variant!r} is unknown for {name}: choose one of {', '.join(VARIANTS)}"
             )
         self.name = name
-        self.knobs = knobs or SkillKnobs()
         self.variant = variant
         self.seed = int(seed)
         self._estimator = estimator
         self._rng = np.random.default_rng(self.seed)
-        self._controllers: list[PushTController] = []
-        self._history: deque[np.ndarray] = deque()
-        self._last: np.ndarray | None = None
-        self._t = 0
 
     @property
     def estimator(self) -> Any:
@@ -68,13 +59,6 @@ class ScriptedPushTPolicy:
 
             self._estimator = load_default_estimator()
         return self._estimator
-
-    def reset(self) -> None:
-        """Forget per-episode memory (committed contacts, delay buffer); the noise stream continues."""
-        self._controllers = []
-        self._history.clear()
-        self._last = None
-        self._t = 0
 
     def read_state(self, observation: dict[str, torch.Tensor]) -> np.ndarray:
         """[B, 5] (agent x, agent y, block x, block y, block theta) from the observation, per variant."""
@@ -92,6 +76,33 @@ class ScriptedPushTPolicy:
         if AGENT_KEY in observation:  # the env reports the agent position; trust it over the estimate
             state[:, :2] = observation[AGENT_KEY].detach().cpu().double().numpy().reshape(-1, 2)
         return state
+
+
+class ScriptedPushTPolicy(StatePolicy):
+    """Batched wrapper: one `PushTController` per batch element, reset with the policy."""
+
+    def __init__(
+        self,
+        name: str,
+        knobs: SkillKnobs | None = None,
+        *,
+        variant: str = "state",
+        estimator: Any = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(name, variant=variant, estimator=estimator, seed=seed)
+        self.knobs = knobs or SkillKnobs()
+        self._controllers: list[PushTController] = []
+        self._history: deque[np.ndarray] = deque()
+        self._last: np.ndarray | None = None
+        self._t = 0
+
+    def reset(self) -> None:
+        """Forget per-episode memory (committed contacts, delay buffer); the noise stream continues."""
+        self._controllers = []
+        self._history.clear()
+        self._last = None
+        self._t = 0
 
     def select_action(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         state = self.read_state(observation)

@@ -21,7 +21,7 @@ SEED_STRIDE = 1_000_000  # env seeds of member m, episode i: seed * SEED_STRIDE 
 
 
 def resolve_policies(env: str, policy: str, variant: str) -> list[str]:
-    """`family` -> every member (with `@image` when variant=image); otherwise the single name."""
+    """`family` -> every member (with `@image` when variant=image); `play` -> `<env>/play`; otherwise the name."""
     from policies.registry import family_members
 
     if variant not in ("state", "image"):
@@ -29,6 +29,8 @@ def resolve_policies(env: str, policy: str, variant: str) -> list[str]:
     if policy == "family":
         names = family_members(env)
         return [f"{n}@image" for n in names] if variant == "image" else names
+    if policy == "play":
+        return [f"{env}/play" + ("@image" if variant == "image" else "")]
     return [str(policy)]
 
 
