@@ -9,6 +9,8 @@ from policies.errors import PolicyError
 KNOWN_PATTERNS = (
     "pusht/<member>",
     "pusht/<member>@image",
+    "pusht/heldout/<name>",
+    "pusht/heldout/<name>@image",
     "pusht/play",
     "pusht/play@image",
     "random",
@@ -24,17 +26,26 @@ def family_members(env: str = "pusht") -> list[str]:
     return member_names(env)
 
 
+def heldout_members(env: str = "pusht") -> list[str]:
+    """Names of the held-out policy set of `env` (never recorded for training), most skilled first."""
+    from policies.pusht.heldout import heldout_names
+
+    return heldout_names(env)
+
+
 def known_policies() -> list[str]:
     """Every concrete name plus the patterns, for error messages and `--help`."""
     from policies.pusht.family import MEMBERS
 
-    return [f"pusht/{m}" for m in MEMBERS] + [p for p in KNOWN_PATTERNS if "<member>" not in p]
+    concrete = [f"pusht/{m}" for m in MEMBERS] + heldout_members("pusht")
+    return concrete + [p for p in KNOWN_PATTERNS if "<member>" not in p and "<name>" not in p]
 
 
 def make_policy(name: str, **kwargs: Any) -> Any:
     """Build a policy by name.
 
     - `pusht/<member>[@state|@image]`: a family member (kwargs: seed, estimator);
+    - `pusht/heldout/<name>[@image]`: a held-out policy (kwargs: seed, estimator);
     - `pusht/play[@image]`: play data for training world models (kwargs: seed, estimator);
     - `random`: uniform actions (kwargs: low, high, dim, seed);
     - `replay`: plays `actions=[per-episode [T, A] arrays]`;
@@ -62,6 +73,10 @@ def make_policy(name: str, **kwargs: Any) -> Any:
         base, _, variant = name.partition("@")
         variant = variant or "state"
         member = base.split("/", 1)[1]
+        if member.startswith("heldout/") and variant in ("state", "image"):
+            from policies.pusht.heldout import make_heldout
+
+            return make_heldout(member, variant=variant, **kwargs)
         if member == "play" and variant in ("state", "image"):
             from policies.pusht.play import PlayPolicy
 

@@ -89,6 +89,28 @@ class PushTController:
 
     def reset(self) -> None:
         self.current: int | None = None
+        self.pushing: tuple[np.ndarray, np.ndarray] | None = None  # (contact, outward) of the last push
+
+    def plan(
+        self, agent: np.ndarray, pose: np.ndarray, velocity: np.ndarray, steps: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An action chunk: `steps` successive targets from one observation, rolling the controller's own
+        model forward (PD agent, frictionless push response) between them. Returns (targets [steps, 2], the
+        agent velocity the model expects at the end), so the next chunk can start from it."""
+        agent = np.asarray(agent, dtype=float)
+        pose = np.asarray(pose, dtype=float)
+        targets = []
+        for _ in range(steps):
+            target = self.act(agent, pose)
+            targets.append(target)
+            agent, velocity = G.agent_step(agent, velocity, target)
+            if self.pushing is not None:
+                contact, outward = self.pushing
+                depth = float(((contact + outward * G.AGENT_RADIUS - agent) * outward).sum())
+                if depth > 0:  # the agent disc moved into the block: the block gives way by that much
+                    d_cog, d_theta = G.push_response(pose, contact[None], -outward[None])
+                    pose = G.apply_push(pose, d_cog, d_theta, np.array([[depth]]))[0, 0]
+        return np.stack(targets), velocity
 
     # --- scoring -------------------------------------------------------------------------------------
     def _cost(self, poses: np.ndarray) -> np.ndarray:
@@ -179,6 +201,7 @@ class PushTController:
         cfg = self.config
         agent = np.asarray(agent, dtype=float)
         pose = np.asarray(pose, dtype=float)
+        self.pushing = None
         s, gain, contact, outward = self._evaluate(pose)
         spot = contact + outward * G.AGENT_RADIUS  # agent centre when touching the contact
         pre = spot + outward * (cfg.clearance + 2.0)
@@ -217,6 +240,7 @@ class PushTController:
         c = self.current
         if in_contact[c]:
             step = min(s[c], cfg.push_speed)
+            self.pushing = (contact[c], outward[c])
             return spot[c] - outward[c] * step
         return self._lead(agent, pose, way[best], cfg.travel_speed)
 

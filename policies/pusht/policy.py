@@ -32,6 +32,7 @@ class SkillKnobs:
     action_noise: float = 0.0  # std (px) of Gaussian noise added to every target
     delay: int = 0  # act on the state seen this many steps ago
     decision_period: int = 1  # re-plan only every k steps and repeat the target in between
+    chunk: int = 1  # targets planned per observation (an action chunk, played out before reading again)
 
 
 class StatePolicy:
@@ -96,23 +97,34 @@ class ScriptedPushTPolicy(StatePolicy):
         self._history: deque[np.ndarray] = deque()
         self._last: np.ndarray | None = None
         self._t = 0
+        self._queue: deque[torch.Tensor] = deque()
+        self._velocity: np.ndarray | None = None
 
     def reset(self) -> None:
-        """Forget per-episode memory (committed contacts, delay buffer); the noise stream continues."""
+        """Forget per-episode memory (committed contacts, delay buffer, chunk); the noise stream continues."""
         self._controllers = []
         self._history.clear()
         self._last = None
         self._t = 0
+        self._queue.clear()
+        self._velocity = None
 
-    def select_action(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _observe(self, observation: dict[str, torch.Tensor]) -> np.ndarray:
+        """The state this member acts on (`delay` readings old), with one controller per batch element."""
         state = self.read_state(observation)
         b = len(state)
         if len(self._controllers) != b:
             self._controllers = [PushTController(replace(self.knobs.controller)) for _ in range(b)]
+            self._velocity = np.zeros((b, 2))
         self._history.append(state)
         while len(self._history) > self.knobs.delay + 1:
             self._history.popleft()
-        seen = self._history[0]
+        return self._history[0]
+
+    def select_action(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.knobs.chunk > 1:
+            return self._chunked(observation)
+        seen = self._observe(observation)
         if self._last is None or self._t % self.knobs.decision_period == 0:
             target = np.stack([c.act(s[:2], s[2:5]) for c, s in zip(self._controllers, seen, strict=True)])
             if self.knobs.action_noise > 0:
@@ -120,6 +132,23 @@ class ScriptedPushTPolicy(StatePolicy):
             self._last = np.clip(target, 0.0, 512.0)
         self._t += 1
         return torch.as_tensor(self._last, dtype=torch.float32)
+
+    def _chunked(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Play out the queued chunk; when it is empty, read the observation and plan the next one (as
+        LeRobot's chunked policies do, the observation is read only once per chunk)."""
+        if not self._queue:
+            seen = self._observe(observation)
+            assert self._velocity is not None
+            chunks = np.empty((len(seen), self.knobs.chunk, 2))
+            for i, (c, s) in enumerate(zip(self._controllers, seen, strict=True)):
+                chunks[i], self._velocity[i] = c.plan(s[:2], s[2:5], self._velocity[i], self.knobs.chunk)
+            if self.knobs.action_noise > 0:
+                chunks = chunks + self._rng.normal(0.0, self.knobs.action_noise, size=chunks.shape)
+            chunks = np.clip(chunks, 0.0, 512.0)
+            self._queue.extend(
+                torch.as_tensor(chunks[:, k], dtype=torch.float32) for k in range(self.knobs.chunk)
+            )
+        return self._queue.popleft()
 
 
 class IdlePolicy:
