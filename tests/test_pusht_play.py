@@ -35,3 +35,13 @@ def test_play_moves_the_block_in_most_episodes(env) -> None:
     block = r.states[:, :, 2:5]
     moved = np.abs(block[:, -1] - block[:, 0]).max(-1) > 1.0
     assert moved.sum() >= 3, block[:, -1] - block[:, 0]
+
+
+def test_routing_survives_a_block_pressed_out_of_the_arena() -> None:
+    """Play pushes hard enough to press the block into a wall; with no way-point left in the arena the router
+    goes straight instead of failing."""
+    from policies.pusht.controller import PushTController
+
+    agent, pose = np.array([100.0, 100.0]), np.array([700.0, 700.0, 0.3])
+    target = PushTController().travel_toward(agent, pose, np.array([300.0, 300.0]), speed=20.0)
+    np.testing.assert_allclose(np.linalg.norm(target - agent), 20.0)

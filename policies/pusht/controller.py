@@ -72,6 +72,8 @@ def _segments_clear(pose: np.ndarray, a: np.ndarray, b: np.ndarray, clearance: f
     corner) relaxes the test for that segment to its own distance, so leaving or entering such a spot is allowed
     but cutting through the block is not.
     """
+    if len(a) == 0:  # no way-point left inside the arena (the block pressed into a wall)
+        return np.zeros(0, dtype=bool)
     t = np.linspace(0.0, 1.0, 24)[None, :, None]
     pts = a[:, None, :] + t * (b - a)[:, None, :]
     d = G.distance_to_tee(pose, pts.reshape(-1, 2)).reshape(len(a), -1)
