@@ -76,7 +76,7 @@ def make_policy(name: str, **kwargs: Any) -> Any:
         if member.startswith("heldout/") and variant in ("state", "image"):
             from policies.pusht.heldout import make_heldout
 
-            return make_heldout(member, variant=variant, **kwargs)
+            return make_heldout(base, variant=variant, **kwargs)
         if member == "play" and variant in ("state", "image"):
             from policies.pusht.play import PlayPolicy
 
