@@ -21,7 +21,7 @@ def env():
 
 
 def test_the_set_is_listed_and_builds_in_both_variants() -> None:
-    assert len(NAMES) >= 5 and all(n.startswith("pusht/heldout/") for n in NAMES)
+    assert len(NAMES) >= 6 and all(n.startswith("pusht/heldout/") for n in NAMES)
     assert set(NAMES) <= set(known_policies())
     for name in NAMES:
         assert make_policy(name).variant == "state"

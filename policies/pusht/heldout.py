@@ -182,19 +182,26 @@ SPECS: dict[str, HeldOutSpec] = {
     s.name: s
     for s in [
         HeldOutSpec(
+            "orbit_poke", "orbit_poke", "circles the block and pokes at its CoG when behind it", lead=30.0
+        ),
+        HeldOutSpec(
             "centre_pusher",
             "translate_then_rotate",
             "pushes through the CoG, then turns the block by its stem",
+        ),
+        HeldOutSpec(
+            "vector_field", "vector_field", "potential field toward the block's far side; ignores angle"
         ),
         HeldOutSpec(
             "rotate_first", "rotate_then_translate", "turns the block first, then pushes through the CoG"
         ),
         HeldOutSpec("stop_and_go", "stop_and_go", "centre pusher acting in 3-step bursts with 4-step stops"),
         HeldOutSpec(
-            "vector_field", "vector_field", "potential field toward the block's far side; ignores angle"
-        ),
-        HeldOutSpec(
-            "orbit_poke", "orbit_poke", "circles the block and pokes at its CoG when behind it", lead=30.0
+            "timid",
+            "translate_then_rotate",
+            "centre pusher with 6 px pushes and slow travel",
+            lead=6.0,
+            speed=20.0,
         ),
     ]
 }
