@@ -17,7 +17,8 @@ from wmeval.rollout import rollout, to_policy_observation
 
 def test_registry_resolves_names_and_lists_known_ones() -> None:
     members = family_members("pusht")
-    assert len(members) >= 7 and members[0] == "pusht/expert" and members[-1] == "pusht/idle"
+    assert len(members) >= 7 and members[0] == "pusht/expert"
+    assert set(members[-2:]) == {"pusht/idle", "pusht/random"}  # the baselines close the skill order
     assert make_policy("pusht/expert").variant == "state"
     assert make_policy("pusht/expert@image").variant == "image"
     assert make_policy("random", seed=1).name == "random"

@@ -80,17 +80,17 @@ MEMBERS: dict[str, Member] = {
             knobs=_chunked(controller=_ctl(ignore_rotation=True)),
         ),
         Member(
-            "sluggish",
-            "low gain: pushes 4 px/step and travels slowly",
-            knobs=_chunked(controller=_ctl(push_speed=4.0, travel_speed=15.0)),
-        ),
-        Member(
             "wrong_goal",
             "flawed: pushes the block to a goal 40 px off and 20 degrees off the real one",
             knobs=_chunked(controller=_ctl(goal=(296.0, 256.0, float(np.pi / 4 + np.deg2rad(20))))),
         ),
-        Member("random", "uniform random targets in [0, 512]^2", kind="random"),
+        Member(
+            "sluggish",
+            "low gain: pushes 4 px/step and travels slowly",
+            knobs=_chunked(controller=_ctl(push_speed=4.0, travel_speed=15.0)),
+        ),
         Member("idle", "holds its position", kind="idle"),
+        Member("random", "uniform random targets in [0, 512]^2", kind="random"),
     ]
 }
 
