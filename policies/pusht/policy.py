@@ -3,7 +3,7 @@
 `state` (privileged) reads the simulator state from `observation.environment_state` (added by wmeval's env
 wrapper) and is what recording uses. `image` estimates the block pose from `observation.image` with the
 shipped CNN and takes the agent position from `observation.state`, so it can act inside a world model that
-only produces frames. Skill knobs (noise, delay, decision period) wrap the same controller.
+only produces frames. Skill knobs (noise, delay, decision period, action chunk) wrap the same controller.
 """
 
 from __future__ import annotations
