@@ -9,6 +9,10 @@ from policies.errors import PolicyError
 KNOWN_PATTERNS = (
     "pusht/<member>",
     "pusht/<member>@image",
+    "pusht/heldout/<name>",
+    "pusht/heldout/<name>@image",
+    "pusht/play",
+    "pusht/play@image",
     "random",
     "replay",
     "lerobot:<dir-or-hub-id>",
@@ -22,17 +26,27 @@ def family_members(env: str = "pusht") -> list[str]:
     return member_names(env)
 
 
+def heldout_members(env: str = "pusht") -> list[str]:
+    """Names of the held-out policy set of `env` (never recorded for training), most skilled first."""
+    from policies.pusht.heldout import heldout_names
+
+    return heldout_names(env)
+
+
 def known_policies() -> list[str]:
     """Every concrete name plus the patterns, for error messages and `--help`."""
     from policies.pusht.family import MEMBERS
 
-    return [f"pusht/{m}" for m in MEMBERS] + [p for p in KNOWN_PATTERNS if "<member>" not in p]
+    concrete = [f"pusht/{m}" for m in MEMBERS] + heldout_members("pusht")
+    return concrete + [p for p in KNOWN_PATTERNS if "<member>" not in p and "<name>" not in p]
 
 
 def make_policy(name: str, **kwargs: Any) -> Any:
     """Build a policy by name.
 
     - `pusht/<member>[@state|@image]`: a family member (kwargs: seed, estimator);
+    - `pusht/heldout/<name>[@image]`: a held-out policy (kwargs: seed, estimator);
+    - `pusht/play[@image]`: play data for training world models (kwargs: seed, estimator);
     - `random`: uniform actions (kwargs: low, high, dim, seed);
     - `replay`: plays `actions=[per-episode [T, A] arrays]`;
     - `lerobot:<dir-or-hub-id>`: a LeRobot `PreTrainedPolicy` with its processors (kwargs: device,
@@ -59,6 +73,14 @@ def make_policy(name: str, **kwargs: Any) -> Any:
         base, _, variant = name.partition("@")
         variant = variant or "state"
         member = base.split("/", 1)[1]
+        if member.startswith("heldout/") and variant in ("state", "image"):
+            from policies.pusht.heldout import make_heldout
+
+            return make_heldout(base, variant=variant, **kwargs)
+        if member == "play" and variant in ("state", "image"):
+            from policies.pusht.play import PlayPolicy
+
+            return PlayPolicy(variant=variant, name=name, **kwargs)
         if member in MEMBERS and variant in ("state", "image"):
             return make_member(member, variant=variant, **kwargs)
     raise PolicyError(

@@ -12,12 +12,13 @@ from policies.random_policy import RandomPolicy
 from policies.registry import family_members, make_policy
 from policies.replay import ReplayPolicy
 from wmeval.envs.pusht import make_pusht_env
-from wmeval.rollout import rollout
+from wmeval.rollout import rollout, to_policy_observation
 
 
 def test_registry_resolves_names_and_lists_known_ones() -> None:
     members = family_members("pusht")
     assert len(members) >= 7 and members[0] == "pusht/expert"
+    assert set(members[-2:]) == {"pusht/idle", "pusht/random"}  # the baselines close the skill order
     assert make_policy("pusht/expert").variant == "state"
     assert make_policy("pusht/expert@image").variant == "image"
     assert make_policy("random", seed=1).name == "random"
@@ -50,6 +51,26 @@ def test_expert_solves_an_episode_and_same_seed_same_actions() -> None:
     assert expert.success.all(), expert.summary()  # real success, not just motion
     np.testing.assert_array_equal(noisy[0].actions, noisy[1].actions)
     assert not np.allclose(noisy[0].actions[:, :5], expert.actions[:, :5])
+
+
+def test_expert_plays_a_planned_chunk_of_five_targets_per_observation() -> None:
+    env = make_pusht_env(2, obs_type="state")
+    try:
+        obs, _ = env.reset(seed=[3, 4])
+    finally:
+        env.close()
+    observation = to_policy_observation(obs)
+    expert, unchunked = make_policy("pusht/expert"), make_policy("pusht/unchunked")
+    expert.reset()
+    # One observation, then the chunk plays out without reading any (an empty observation would fail).
+    chunk = torch.stack([expert.select_action(observation)] + [expert.select_action({}) for _ in range(4)], 1)
+    for targets in chunk.numpy():  # a plan, not one held target (a way-point may repeat while it is reached)
+        assert len(np.unique(targets.round(3), axis=0)) >= 3, targets
+    with pytest.raises(PolicyError, match="environment_state"):
+        expert.select_action({})  # the chunk is spent: the next step reads a fresh observation
+    # Without chunks, the same observation gives the same single target, held.
+    held = torch.stack([unchunked.select_action(observation) for _ in range(5)], 1)
+    assert (held == held[:, :1]).all()
 
 
 def test_estimator_is_small_and_accurate_on_real_frames() -> None:

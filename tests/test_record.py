@@ -108,3 +108,12 @@ def test_non_empty_out_needs_overwrite(tmp_path, capsys) -> None:
     code = main(["record", "policy=pusht/idle", "episodes=1", "max_steps=2", f"out={tmp_path}"])
     assert code == 2 and "overwrite=true" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").read_text() == "old"
+
+
+def test_record_policy_play_writes_a_dataset_of_play(tmp_path) -> None:
+    out = tmp_path / "play"
+    args = ["record", "policy=play", "episodes=2", "max_steps=6", "num_envs=2", "seed=1", "progress=false"]
+    assert main([*args, f"out={out}"]) == 0
+    eps = load_episodes(out)
+    assert len(eps) == 2 and {e["policy"] for e in eps} == {"pusht/play"}
+    assert all(e["length"] == 6 for e in eps)

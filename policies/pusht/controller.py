@@ -72,6 +72,8 @@ def _segments_clear(pose: np.ndarray, a: np.ndarray, b: np.ndarray, clearance: f
     corner) relaxes the test for that segment to its own distance, so leaving or entering such a spot is allowed
     but cutting through the block is not.
     """
+    if len(a) == 0:  # no way-point left inside the arena (the block pressed into a wall)
+        return np.zeros(0, dtype=bool)
     t = np.linspace(0.0, 1.0, 24)[None, :, None]
     pts = a[:, None, :] + t * (b - a)[:, None, :]
     d = G.distance_to_tee(pose, pts.reshape(-1, 2)).reshape(len(a), -1)
@@ -89,6 +91,28 @@ class PushTController:
 
     def reset(self) -> None:
         self.current: int | None = None
+        self.pushing: tuple[np.ndarray, np.ndarray] | None = None  # (contact, outward) of the last push
+
+    def plan(
+        self, agent: np.ndarray, pose: np.ndarray, velocity: np.ndarray, steps: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An action chunk: `steps` successive targets from one observation, rolling the controller's own
+        model forward (PD agent, frictionless push response) between them. Returns (targets [steps, 2], the
+        agent velocity the model expects at the end), so the next chunk can start from it."""
+        agent = np.asarray(agent, dtype=float)
+        pose = np.asarray(pose, dtype=float)
+        targets = []
+        for _ in range(steps):
+            target = self.act(agent, pose)
+            targets.append(target)
+            agent, velocity = G.agent_step(agent, velocity, target)
+            if self.pushing is not None:
+                contact, outward = self.pushing
+                depth = float(((contact + outward * G.AGENT_RADIUS - agent) * outward).sum())
+                if depth > 0:  # the agent disc moved into the block: the block gives way by that much
+                    d_cog, d_theta = G.push_response(pose, contact[None], -outward[None])
+                    pose = G.apply_push(pose, d_cog, d_theta, np.array([[depth]]))[0, 0]
+        return np.stack(targets), velocity
 
     # --- scoring -------------------------------------------------------------------------------------
     def _cost(self, poses: np.ndarray) -> np.ndarray:
@@ -179,6 +203,7 @@ class PushTController:
         cfg = self.config
         agent = np.asarray(agent, dtype=float)
         pose = np.asarray(pose, dtype=float)
+        self.pushing = None
         s, gain, contact, outward = self._evaluate(pose)
         spot = contact + outward * G.AGENT_RADIUS  # agent centre when touching the contact
         pre = spot + outward * (cfg.clearance + 2.0)
@@ -217,13 +242,23 @@ class PushTController:
         c = self.current
         if in_contact[c]:
             step = min(s[c], cfg.push_speed)
+            self.pushing = (contact[c], outward[c])
             return spot[c] - outward[c] * step
+        return self._lead(agent, pose, way[best], cfg.travel_speed)
+
+    def travel_toward(
+        self, agent: np.ndarray, pose: np.ndarray, target: np.ndarray, speed: float | None = None
+    ) -> np.ndarray:
+        """Next agent target on the shortest way around the block to `target`, at most `speed` px ahead."""
+        agent = np.asarray(agent, dtype=float)
+        pose = np.asarray(pose, dtype=float)
+        _, way = self._travel(pose, agent, np.asarray(target, dtype=float).reshape(1, 2))
+        return self._lead(agent, pose, way[0], self.config.travel_speed if speed is None else speed)
+
+    def _lead(self, agent: np.ndarray, pose: np.ndarray, way: np.ndarray, speed: float) -> np.ndarray:
         gap = float(G.distance_to_tee(pose, agent[None])[0]) - G.AGENT_RADIUS
         if gap < 0.5:  # touching (or spawned inside) the block: back off before travelling
-            return agent + G.escape_direction(pose, agent) * (cfg.clearance + 2.0 - gap)
-        target = way[best]
-        delta = target - agent
+            return agent + G.escape_direction(pose, agent) * (self.config.clearance + 2.0 - gap)
+        delta = way - agent
         dist = np.linalg.norm(delta)
-        if dist > cfg.travel_speed:
-            target = agent + delta / dist * cfg.travel_speed
-        return target
+        return agent + delta / dist * speed if dist > speed else way.copy()

@@ -29,46 +29,68 @@ class Member:
 
 
 def _ctl(**kw: Any) -> ControllerConfig:
-    return ControllerConfig(**kw)
+    """The expert's controller (fast pushes and travel, which action chunks make safe), with overrides."""
+    return ControllerConfig(**{"push_speed": 24.0, "travel_speed": 80.0, **kw})
 
 
-# Ordered from most to least skilled (by measured real success; see the README table).
+CHUNK = 5  # targets per observation: the world-model protocol shows a fresh frame every 5 steps
+
+
+def _chunked(**kw: Any) -> SkillKnobs:
+    return SkillKnobs(**{"controller": _ctl(), "chunk": CHUNK, **kw})
+
+
+# Ordered from most to least skilled (by measured real rates; see the README table).
 MEMBERS: dict[str, Member] = {
     m.name: m
     for m in [
-        Member("expert", "model-based pushing controller at full skill"),
+        Member(
+            "expert",
+            "model-based pushing controller planning a 5-step action chunk per observation",
+            knobs=_chunked(),
+        ),
         Member(
             "expert_noisy",
-            "expert with Gaussian action noise (std 12 px)",
-            knobs=SkillKnobs(action_noise=12.0),
+            "expert with Gaussian action noise (std 12 px) on every target of the chunk",
+            knobs=_chunked(action_noise=12.0),
         ),
         Member(
             "expert_noisier",
-            "expert with strong Gaussian action noise (std 16 px)",
-            knobs=SkillKnobs(action_noise=16.0),
+            "expert with strong Gaussian action noise (std 24 px)",
+            knobs=_chunked(action_noise=24.0),
         ),
         Member(
             "delayed",
-            "expert acting on the state seen 3 steps ago, re-planning every 2 steps",
-            knobs=SkillKnobs(delay=3, decision_period=2),
+            "expert planning from the observation before the last one (5 steps staler)",
+            knobs=_chunked(delay=1),
         ),
         Member(
-            "sluggish",
-            "low gain: pushes 4 px/step and travels slowly, re-planning every 2 steps",
-            knobs=SkillKnobs(controller=_ctl(push_speed=4.0, travel_speed=15.0), decision_period=2),
+            "cautious",
+            "expert pushing at half speed (12 px per step), so it runs out of time on far starts",
+            knobs=_chunked(controller=_ctl(push_speed=12.0, travel_speed=60.0)),
+        ),
+        Member(
+            "unchunked",
+            "expert without chunks: one target per observation, held until the next one",
+            knobs=SkillKnobs(controller=_ctl()),
         ),
         Member(
             "ignore_rotation",
             "flawed: brings the block's centre to the goal but ignores its angle",
-            knobs=SkillKnobs(controller=_ctl(ignore_rotation=True)),
+            knobs=_chunked(controller=_ctl(ignore_rotation=True)),
         ),
         Member(
             "wrong_goal",
             "flawed: pushes the block to a goal 40 px off and 20 degrees off the real one",
-            knobs=SkillKnobs(controller=_ctl(goal=(296.0, 256.0, float(np.pi / 4 + np.deg2rad(20))))),
+            knobs=_chunked(controller=_ctl(goal=(296.0, 256.0, float(np.pi / 4 + np.deg2rad(20))))),
         ),
-        Member("random", "uniform random targets in [0, 512]^2", kind="random"),
+        Member(
+            "sluggish",
+            "low gain: pushes 4 px/step and travels slowly",
+            knobs=_chunked(controller=_ctl(push_speed=4.0, travel_speed=15.0)),
+        ),
         Member("idle", "holds its position", kind="idle"),
+        Member("random", "uniform random targets in [0, 512]^2", kind="random"),
     ]
 }
 

@@ -14,6 +14,8 @@ AGENT_RADIUS = 15.0
 ARENA = (22.0, 490.0)  # agent-centre limits: walls at 5 and 506, minus the agent radius
 BLOCK_MASS = 1.0
 BLOCK_INERTIA = 3000.0  # pymunk moment of the tee (2 x moment_for_poly of the bar), about its CoG
+PD_GAINS = (100.0, 20.0)  # gym_pusht's agent PD control (k_p, k_v) towards the commanded target
+SIM_DT, SUBSTEPS = 0.01, 10  # physics step and physics steps per control step (100 Hz sim, 10 Hz control)
 COG_LOCAL = np.array([0.0, 45.0])
 # The two rectangles of the tee in local coordinates: (xmin, ymin, xmax, ymax).
 RECTS = np.array([[-60.0, 0.0, 60.0, 30.0], [-15.0, 30.0, 15.0, 120.0]])
@@ -79,6 +81,18 @@ def push_response(
     k = r[:, 0] * direction[:, 1] - r[:, 1] * direction[:, 0]
     impulse = 1.0 / (1.0 / BLOCK_MASS + k**2 / BLOCK_INERTIA)
     return impulse[:, None] * direction / BLOCK_MASS, impulse * k / BLOCK_INERTIA
+
+
+def agent_step(
+    position: np.ndarray, velocity: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The agent's (position, velocity) one control step later under gym_pusht's PD control, unobstructed."""
+    kp, kv = PD_GAINS
+    pos, vel = np.asarray(position, dtype=float).copy(), np.asarray(velocity, dtype=float).copy()
+    for _ in range(SUBSTEPS):
+        vel = vel + (kp * (target - pos) - kv * vel) * SIM_DT
+        pos = pos + vel * SIM_DT
+    return pos, vel
 
 
 def apply_push(pose: np.ndarray, d_cog: np.ndarray, d_theta: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 `state` (privileged) reads the simulator state from `observation.environment_state` (added by wmeval's env
 wrapper) and is what recording uses. `image` estimates the block pose from `observation.image` with the
 shipped CNN and takes the agent position from `observation.state`, so it can act inside a world model that
-only produces frames. Skill knobs (noise, delay, decision period) wrap the same controller.
+only produces frames. Skill knobs (noise, delay, decision period, action chunk) wrap the same controller.
 """
 
 from __future__ import annotations
@@ -32,34 +32,26 @@ class SkillKnobs:
     action_noise: float = 0.0  # std (px) of Gaussian noise added to every target
     delay: int = 0  # act on the state seen this many steps ago
     decision_period: int = 1  # re-plan only every k steps and repeat the target in between
+    chunk: int = 1  # targets planned per observation (an action chunk, played out before reading again)
 
 
-class ScriptedPushTPolicy:
-    """Batched wrapper: one `PushTController` per batch element, reset with the policy."""
+class StatePolicy:
+    """Base of the PushT scripted policies: a name, a variant, a seeded noise stream and `read_state`.
 
-    def __init__(
-        self,
-        name: str,
-        knobs: SkillKnobs | None = None,
-        *,
-        variant: str = "state",
-        estimator: Any = None,
-        seed: int = 0,
-    ) -> None:
+    Every scripted policy (family, play, held-out set) reads the state the same way, so its two variants
+    differ only in where the state comes from.
+    """
+
+    def __init__(self, name: str, *, variant: str = "state", estimator: Any = None, seed: int = 0) -> None:
         if variant not in VARIANTS:
             raise PolicyError(
                 f"variant={variant!r} is unknown for {name}: choose one of {', '.join(VARIANTS)}"
             )
         self.name = name
-        self.knobs = knobs or SkillKnobs()
         self.variant = variant
         self.seed = int(seed)
         self._estimator = estimator
         self._rng = np.random.default_rng(self.seed)
-        self._controllers: list[PushTController] = []
-        self._history: deque[np.ndarray] = deque()
-        self._last: np.ndarray | None = None
-        self._t = 0
 
     @property
     def estimator(self) -> Any:
@@ -68,13 +60,6 @@ class ScriptedPushTPolicy:
 
             self._estimator = load_default_estimator()
         return self._estimator
-
-    def reset(self) -> None:
-        """Forget per-episode memory (committed contacts, delay buffer); the noise stream continues."""
-        self._controllers = []
-        self._history.clear()
-        self._last = None
-        self._t = 0
 
     def read_state(self, observation: dict[str, torch.Tensor]) -> np.ndarray:
         """[B, 5] (agent x, agent y, block x, block y, block theta) from the observation, per variant."""
@@ -93,15 +78,53 @@ class ScriptedPushTPolicy:
             state[:, :2] = observation[AGENT_KEY].detach().cpu().double().numpy().reshape(-1, 2)
         return state
 
-    def select_action(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+
+class ScriptedPushTPolicy(StatePolicy):
+    """Batched wrapper: one `PushTController` per batch element, reset with the policy."""
+
+    def __init__(
+        self,
+        name: str,
+        knobs: SkillKnobs | None = None,
+        *,
+        variant: str = "state",
+        estimator: Any = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(name, variant=variant, estimator=estimator, seed=seed)
+        self.knobs = knobs or SkillKnobs()
+        self._controllers: list[PushTController] = []
+        self._history: deque[np.ndarray] = deque()
+        self._last: np.ndarray | None = None
+        self._t = 0
+        self._queue: deque[torch.Tensor] = deque()
+        self._velocity: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget per-episode memory (committed contacts, delay buffer, chunk); the noise stream continues."""
+        self._controllers = []
+        self._history.clear()
+        self._last = None
+        self._t = 0
+        self._queue.clear()
+        self._velocity = None
+
+    def _observe(self, observation: dict[str, torch.Tensor]) -> np.ndarray:
+        """The state this member acts on (`delay` readings old), with one controller per batch element."""
         state = self.read_state(observation)
         b = len(state)
         if len(self._controllers) != b:
             self._controllers = [PushTController(replace(self.knobs.controller)) for _ in range(b)]
+            self._velocity = np.zeros((b, 2))
         self._history.append(state)
         while len(self._history) > self.knobs.delay + 1:
             self._history.popleft()
-        seen = self._history[0]
+        return self._history[0]
+
+    def select_action(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.knobs.chunk > 1:
+            return self._chunked(observation)
+        seen = self._observe(observation)
         if self._last is None or self._t % self.knobs.decision_period == 0:
             target = np.stack([c.act(s[:2], s[2:5]) for c, s in zip(self._controllers, seen, strict=True)])
             if self.knobs.action_noise > 0:
@@ -109,6 +132,23 @@ class ScriptedPushTPolicy:
             self._last = np.clip(target, 0.0, 512.0)
         self._t += 1
         return torch.as_tensor(self._last, dtype=torch.float32)
+
+    def _chunked(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Play out the queued chunk; when it is empty, read the observation and plan the next one (as
+        LeRobot's chunked policies do, the observation is read only once per chunk)."""
+        if not self._queue:
+            seen = self._observe(observation)
+            assert self._velocity is not None
+            chunks = np.empty((len(seen), self.knobs.chunk, 2))
+            for i, (c, s) in enumerate(zip(self._controllers, seen, strict=True)):
+                chunks[i], self._velocity[i] = c.plan(s[:2], s[2:5], self._velocity[i], self.knobs.chunk)
+            if self.knobs.action_noise > 0:
+                chunks = chunks + self._rng.normal(0.0, self.knobs.action_noise, size=chunks.shape)
+            chunks = np.clip(chunks, 0.0, 512.0)
+            self._queue.extend(
+                torch.as_tensor(chunks[:, k], dtype=torch.float32) for k in range(self.knobs.chunk)
+            )
+        return self._queue.popleft()
 
 
 class IdlePolicy:

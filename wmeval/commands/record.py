@@ -21,14 +21,17 @@ SEED_STRIDE = 1_000_000  # env seeds of member m, episode i: seed * SEED_STRIDE 
 
 
 def resolve_policies(env: str, policy: str, variant: str) -> list[str]:
-    """`family` -> every member (with `@image` when variant=image); otherwise the single name."""
-    from policies.registry import family_members
+    """`family` / `heldout` -> every member of that set (with `@image` when variant=image); `play` ->
+    `<env>/play`; otherwise the single name."""
+    from policies.registry import family_members, heldout_members
 
     if variant not in ("state", "image"):
         raise ConfigError(f"variant={variant!r} is unknown: choose state (privileged) or image")
-    if policy == "family":
-        names = family_members(env)
+    if policy in ("family", "heldout"):
+        names = family_members(env) if policy == "family" else heldout_members(env)
         return [f"{n}@image" for n in names] if variant == "image" else names
+    if policy == "play":
+        return [f"{env}/play" + ("@image" if variant == "image" else "")]
     return [str(policy)]
 
 
