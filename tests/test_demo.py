@@ -38,6 +38,12 @@ def test_demo_writes_every_report_field(demo_run):
     assert "read on every generated frame" in ranking["judge"]  # the headline never skips frames
     shipped = report["training_data"]["shipped"]
     assert shipped["data"] and "pusht/expert" in shipped["policies"]
+    # the family trained the shipped model and is flagged; the held-out set is new to it and ranked on its own
+    sets = report["policy_sets"]
+    assert (
+        sets["family"]["in_training_data"]["shipped"] and not sets["heldout"]["in_training_data"]["shipped"]
+    )
+    assert {"spearman", "mmrv", "ci95"} <= set(sets["heldout"]["fidelity"]["shipped"])
     for name in ("report.md", "report.html", "scatter.png", "curves.png", "frames.png", "rollouts.rrd"):
         assert (demo_run / name).stat().st_size > 0, name
     assert (demo_run.parent / "latest").resolve() == demo_run.resolve()

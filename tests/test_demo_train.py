@@ -20,17 +20,19 @@ TINY_TRAIN = '["optim.batch_size=2","heldout_episodes=1","eval.episodes=1","eval
 
 def test_demo_trains_a_world_model_and_ranks_inside_it(tmp_path):
     out = tmp_path / "demo"
-    args = ["demo", "profile=quick", "train=true", "train_steps=2", "train_data_episodes=1", "episodes=2"]
+    args = ["demo", "profile=quick", "train=true", "train_steps=2", "train_data_episodes=2", "episodes=2"]
     args += ["max_steps=26", "num_envs=2", "n_boot=20", "rerun=off", "progress=false"]
     args += ["policies=[pusht/expert@image,pusht/idle@image,random]", f"train_overrides={TINY_TRAIN}"]
     assert main([*args, f"out={out}"]) == 0
-    assert dataset_info(out / "train_data")["total_episodes"] >= 6  # one per member of the policy family
+    assert dataset_info(out / "train_data")["total_episodes"] == 2  # play episodes, no ranked policy
     summary = json.loads((out / "train" / "train_summary.json").read_text())
     assert summary["loss_history"][-1][0] == 2
     assert (out / "train" / "model" / "dit.safetensors").is_file()
     report = json.loads((out / "report.json").read_text())
     assert set(report["outcomes"]) == {"train", "copy_last"}  # the trained model and the baseline only
     assert report["world_model"]["checkpoint"] == "train"
+    assert report["training_data"]["train"]["policies"] == ["pusht/play"]
+    assert not any(p["in_training_data"] for p in report["ranking"]["policies"])
     assert report["timings_s"]["record"] > 0 and report["timings_s"]["train"] > 0
     assert [p["name"] for p in report["ranking"]["policies"]] == [
         "pusht/expert@image",

@@ -49,7 +49,7 @@ def _train_from_scratch(cfg: DictConfig, out: Path) -> tuple[str, float, float]:
             "record",
             [
                 f"env={cfg.env}",
-                "policy=family",
+                "policy=play",  # diverse play, never a ranked policy
                 f"episodes={cfg.train_data_episodes}",
                 f"max_steps={cfg.max_steps}",
                 f"seed={cfg.seed + 1}",
