@@ -1,4 +1,4 @@
-"""Judges: map an episode (frames, optional states) to a success score in [0, 1]. See ARCHITECTURE.md."""
+"""Judges: map an episode (frames, optional states) to a success score in [0, 1]."""
 
 from wmeval.judges.base import (
     GRADED_COVERAGE,

@@ -2,7 +2,7 @@
 
 Why these and not a text encoder: nothing may download weights at run time, and a hashed bag of words is
 deterministic, needs no model and separates the instructions of a dataset well enough to condition a probe
-on which task it judges. The paper's probe cross-attends to frozen SigLIP 2 text tokens (paper-notes 2.3);
+on which task it judges. The paper's probe cross-attends to frozen SigLIP 2 text tokens;
 with the linear `TrajectoryProbe` the instruction enters additively, so it can shift the probe's belief per
 instruction but cannot check that the video agrees with it. Mismatched-instruction negatives (an episode
 paired with another task's instruction, labelled failure) are the paper's trick for teaching that agreement;

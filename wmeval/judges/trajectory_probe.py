@@ -4,7 +4,7 @@ Why: it judges an imagined rollout the way it judges a real one, from pixels alo
 accuracy on real episodes (vs. on imagined ones) says how much success-relevant information the world
 model keeps.
 
-Difference from the paper (paper-notes 2.3, `probe.py::SpatiotemporalProbe`): the paper trains a
+Difference from the paper (`probe.py::SpatiotemporalProbe`): the paper trains a
 6-block spatio-temporal transformer (4x4 super-patch tokens, RMSNorm -> 384-d, cross-attention to
 SigLIP 2 instruction tokens, BCE, instruction-mismatch negatives). Here the default is linear: the
 per-frame features (e.g. encoder latents average-pooled to a 4x4 grid, `grid_pool`) are pooled over

@@ -1,4 +1,4 @@
-"""Metrics: how good a world model is. Ranking fidelity lives in `ranking`; see ARCHITECTURE.md."""
+"""Metrics: how good a world model is. Ranking fidelity lives in `ranking`."""
 
 from wmeval.metrics.ranking import (
     RankingInputError,

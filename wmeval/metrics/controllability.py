@@ -1,4 +1,4 @@
-"""Controllability: can the actions be recovered from the world model's own predictions? (paper-notes 2.1)
+"""Controllability: can the actions be recovered from the world model's own predictions?
 
 Given two real context latents and the real next latent(s), search for the actions whose prediction matches
 them best; the error to the true actions says how much the model's predictions depend on the action, and how

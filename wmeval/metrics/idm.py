@@ -1,6 +1,6 @@
 """Action recoverability: an inverse-dynamics model trained on real latents, then applied to imagined ones.
 
-Why (paper-notes 2.2): a world model can look right and still erase what the action did. An IDM trained on
+Why: a world model can look right and still erase what the action did. An IDM trained on
 k + 1 real latent frames to predict the k actions between them gives Pearson r on held-out real latents (what
 the latent space carries); the same frozen IDM on world-model rollouts of the same episodes gives a lower r,
 and the drop is how much action information generation loses. Scaled down from the paper (width 512, 6 blocks)

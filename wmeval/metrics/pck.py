@@ -1,4 +1,4 @@
-"""PCK@k: do points move the same way in the imagined video as in the real one? (paper-notes 2.4)
+"""PCK@k: do points move the same way in the imagined video as in the real one?
 
 A grid of query points on the first frame (paper: 16 x 16, 2% margin) is tracked through the real and the
 generated video; PCK@k is the fraction of points visible in both whose positions agree within k px, with k in

@@ -2,7 +2,7 @@
 
 Inputs are per-policy success rates: `imagined` (judged inside the world model) and `real` (the
 simulator's own flag), one entry per policy, in the same policy order. Definitions follow
-ARCHITECTURE.md ("Policy-ranking fidelity").
+docs/design.md ("Policy-ranking fidelity").
 
 Degenerate input, on purpose not an exception:
 - A correlation (Pearson, Spearman, Kendall) is `nan` when either vector is constant: with no spread

@@ -1,6 +1,6 @@
 """Trajectory-success probe metrics: how much success-relevant information survives imagination.
 
-Why (paper-notes 2.3): a probe trained on real episodes' latents to predict success, then applied to the world
+Why: a probe trained on real episodes' latents to predict success, then applied to the world
 model's rollouts of held-out episodes; the balanced accuracy drop from real to imagined is what generation
 loses. Uses the project's `TrajectoryProbe` (linear, time-pooled 4x4 `grid_pool` features) so the numbers are
 the same judge's. The copy-last rollout (the start frame held) and chance (0.5) are the baselines. Episodes

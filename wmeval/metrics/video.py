@@ -1,4 +1,4 @@
-"""Video fidelity of imagined frames: PSNR, SSIM, LPIPS, FID, FVD, each beside its baselines (paper-notes 2.4).
+"""Video fidelity of imagined frames: PSNR, SSIM, LPIPS, FID, FVD, each beside its baselines.
 
 Every metric is computed on the frames after the context, for three videos against the real one: the world
 model's, the copy-last-frame baseline's (PSNR alone rewards predicting no change), and the encoder's

@@ -1,4 +1,4 @@
-"""LDM-style CNN that turns an adapter's compact latent grid back into RGB (paper-notes 1.4).
+"""LDM-style CNN that turns an adapter's compact latent grid back into RGB.
 
 Semantic encoders (DINO, SigLIP, V-JEPA) have no pixel decoder of their own, so the S-VAE carries one to make
 imagined frames visible. Layout, walked from the innermost level outward like the LDM decoder:

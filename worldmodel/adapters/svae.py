@@ -1,4 +1,4 @@
-"""`svae`: the S-VAE adapter (paper-notes 1.3) that squeezes wide encoder tokens into a compact Gaussian latent.
+"""`svae`: the S-VAE adapter that squeezes wide encoder tokens into a compact Gaussian latent.
 
 Semantic features (1024-d DINO, 1152-d SigLIP) are hard for a DiT to model directly; the paper maps each frame's
 tokens to d=96 channels with a small transformer VAE and models those instead. Per frame on the latent grid:

@@ -1,4 +1,4 @@
-"""Train the `mlp` adapter on cached latents: per-token reconstruction MSE + cosine (paper-notes 1.3 loss,
+"""Train the `mlp` adapter on cached latents: per-token reconstruction MSE + cosine (the paper's loss,
 without the S-VAE's KL, spectral and pixel terms, which this deterministic adapter does not have).
 
 Wide semantic features have channels of very different scale, and an unnormalised MSE would only fit the

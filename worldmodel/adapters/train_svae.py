@@ -1,4 +1,4 @@
-"""Train the S-VAE adapter (and its optional pixel decoder) on encoder latents (paper-notes 1.3 and 1.4).
+"""Train the S-VAE adapter (and its optional pixel decoder) on encoder latents (the paper).
 
 Loss, compared in the adapter's standardised input space:
     MSE + cos_weight (1 - cos) + spec_weight L1(|FFT|) + KL_weight(t) KL

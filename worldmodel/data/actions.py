@@ -3,7 +3,7 @@
 A world model must see the same action units in training and in every rollout, so the layout travels inside
 the world model (`WorldModelConfig.action_layout`) instead of living in a training script. Per dimension:
 `(raw - offset) / scale`, then optionally clipped to `[lo, hi]`, then optionally rounded to -1 / +1 (a binary
-gripper). Bridge V2's rescaling (paper-notes 1.1: xyz [-0.05, 0.05] -> +/-1.75, rpy [-0.25, 0.25] -> +/-1.4
+gripper). Bridge V2's rescaling (xyz [-0.05, 0.05] -> +/-1.75, rpy [-0.25, 0.25] -> +/-1.4
 with a 0.01 safety margin, gripper -> closedness in {-1, +1}) is one such layout; min/max or mean/std
 statistics give the affine-only ones.
 

@@ -2,7 +2,7 @@
 
 Two action modes (`ClipSpec.action_mode`, stored in the world model so every rollout feeds actions alike):
 `concat`, a frame's action is the `sim_steps_per_frame` recorded actions since the previous frame,
-concatenated; `sampled` (the paper's clips, paper-notes 1.1), it is the one raw action taken at the previous
+concatenated; `sampled` (the paper's clips), it is the one raw action taken at the previous
 frame's step, the skipped steps' actions are dropped. The paper's variable strides: each clip draws its future stride from
 `future_strides` (several need `sampled`: one action per frame whatever the stride), its history frames are
 `history_stride_factor` times further apart, and a `zero_history_prob` share of clips repeat the current frame

@@ -3,7 +3,7 @@
 The latent cache stores raw encoder latents, one cache per camera, so one encoding serves every adapter and
 every view combination. An adapter is applied to each view separately (the S-VAE attends over one frame's
 tokens, as it was trained), then views are concatenated along the grid width, the layout the DiT's 3D RoPE
-expects (paper-notes 1.9).
+expects.
 """
 
 from __future__ import annotations

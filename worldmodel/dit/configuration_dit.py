@@ -45,7 +45,7 @@ class DiTConfig:
     # with the narrower fine sigma, so that where in the patch the point lies is an input (see action_map.py)
     action_point_subgrid: int = 0
     action_point_fine_sigma: float = 0.06
-    wide_head: bool = False  # the shallow-wide head for native high-dimensional latents (paper-notes 1.5)
+    wide_head: bool = False  # the shallow-wide head for native high-dimensional latents
     wide_head_dim: int = 2048
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -146,7 +146,7 @@ class FinalLayer(nn.Module):
 
 
 class WideHead(nn.Module):
-    """The shallow-wide head for native high-dimensional latents (paper-notes 1.5).
+    """The shallow-wide head for native high-dimensional latents.
 
     Backbone features plus the time embedding -> SiLU -> Linear(dim -> wide); a FinalLayer at the wide width
     whose condition is the per-frame spatial mean of those features. Actions reach it only via the backbone.

@@ -1,6 +1,6 @@
 """Rectified-flow objective with diffusion-forcing times, history noise augmentation and time shift.
 
-x_tau = (1 - tau) x + tau eps, tau = 1 is pure noise, velocity v = eps - x (paper-notes 1.6). The network
+x_tau = (1 - tau) x + tau eps, tau = 1 is pure noise, velocity v = eps - x. The network
 predicts either the velocity or the clean latent x0 (`prediction="x0"`); the clean-target form is the safe
 default for wide latents (measured: predicting velocity through a first layer narrower than the latent's
 channels failed on PushT pixels, x0 worked). With `residual=True` the network predicts x0 as a change to the

@@ -1,6 +1,6 @@
 """Start a DiT from another run's weights, keeping only tensors whose names and shapes match.
 
-Used to move a single-view model to several views (paper-notes 1.9): the views only widen the token grid, whose
+Used to move a single-view model to several views: the views only widen the token grid, whose
 RoPE tables are not saved, so every weight carries over; anything that does not fit (another latent width,
 action size or head) keeps its fresh initialisation and is reported, never silently dropped.
 """
