@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train-encoder": (
         "wmeval.commands.train_encoder",
-        "train the small conv_vae latent space on a dataset's frames",
+        "train a small latent space (conv_vae or object_tokens) on a dataset's frames",
     ),
     "convert-rlds": (
         "wmeval.commands.convert_rlds",

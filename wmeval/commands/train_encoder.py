@@ -1,18 +1,23 @@
-"""`wmeval train-encoder`: train the small `conv_vae` latent space on a LeRobotDataset's frames.
+"""`wmeval train-encoder`: train a small latent space on a LeRobotDataset's frames.
 
-The offline alternative to a pretrained VAE. The default architecture is the fast one (64 px, block widths
-16/32/64, 16 GroupNorm groups -> a 16x16x8 latent grid; use `dit.patch_size=2` for 8x8 tokens): a colleague
-measured about 33 dB held-out PSNR after 300 steps on a CPU, where the library's 96 px default (32/64/128) is
-several times slower per step. Whole episodes are held out for the reported PSNR (neighbouring frames of one
-episode look alike, so a random-frame split would flatter it).
+`encoder=conv_vae` (default): the offline alternative to a pretrained VAE. The default architecture is the
+fast one (64 px, block widths 16/32/64, 16 GroupNorm groups -> a 16x16x8 latent grid; use `dit.patch_size=2`
+for 8x8 tokens), several times cheaper per step than the library's 96 px default (32/64/128).
+`encoder=object_tokens`: K object tokens per frame (position + features, latents [1, K, 2 + F]),
+self-supervised from frames, or supervised by a state column with `tokens.state_key=...`; resumable with
+`resume=true` (checkpoints in out/checkpoints).
+Whole episodes are held out for the reported numbers (neighbouring frames of one episode look alike, so a
+random-frame split would flatter them).
     wmeval train-encoder data=DS out=E
     wmeval train data=DS encoder=conv_vae encoder.pretrained=E/encoder dit.patch_size=2
+    wmeval train-encoder encoder=object_tokens data=DS out=E tokens.state_key=observation.environment_state
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,45 +26,49 @@ from omegaconf import DictConfig, OmegaConf
 
 from wmeval.commands.train import split_episodes
 from wmeval.commands.train_adapter import _device
-from wmeval.data.sources import load_data, view_episodes
+from wmeval.data.lerobot_episodes import dataset_info
+from wmeval.data.sources import load_data, resolve_data, view_episodes
 from wmeval.errors import ConfigError, WmevalError
 from wmeval.io import prepare_out_dir, write_json
 from worldmodel.errors import WorldModelError
 
+FAMILIES = ("conv_vae", "object_tokens")
+
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    from worldmodel.encoders.train_conv_vae import train_conv_vae
-
     started = time.perf_counter()
+    family = str(cfg.encoder.type)
+    if family not in FAMILIES:
+        raise ConfigError(f"encoder={family} cannot be trained here: choose one of {', '.join(FAMILIES)}")
     if int(cfg.steps) < 1 or int(cfg.batch_size) < 1:
         raise ConfigError(f"steps={cfg.steps} and batch_size={cfg.batch_size} must be positive")
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
+    state_key = cfg.tokens.state_key if family == "object_tokens" else None
+    if state_key is not None:
+        features = dataset_info(resolve_data(cfg.data))["features"]
+        if str(state_key) not in features:
+            raise ConfigError(
+                f"tokens.state_key={state_key} is not in data={cfg.data}; its keys are {', '.join(features)}: "
+                "name its state column, or drop tokens.state_key for self-supervised training"
+            )
     device = _device(str(cfg.device))
-    out = prepare_out_dir(cfg.out, "train-encoder", overwrite=bool(cfg.overwrite))
-    episodes = load_data(cfg, progress=bool(cfg.progress))
+    out = _out_dir(cfg)
+    load_cfg = OmegaConf.merge(cfg, {"state_key": state_key}) if family == "object_tokens" else cfg
+    episodes = load_data(load_cfg, progress=bool(cfg.progress))
     train_eps, held_eps = split_episodes(episodes, int(cfg.heldout_episodes), int(cfg.seed))
-    frames = np.concatenate([ep["frames"] for ep in view_episodes(train_eps)])  # every camera's frames
-    held = np.concatenate([ep["frames"] for ep in view_episodes(held_eps)]) if held_eps else None
+    frames, states = _stack(train_eps, state_key)
+    held, held_states = _stack(held_eps, state_key) if held_eps else (None, None)
     if held is not None and len(held) > int(cfg.max_heldout_frames):
         pick = np.sort(
             np.random.default_rng(int(cfg.seed)).choice(len(held), int(cfg.max_heldout_frames), False)
         )
-        held = held[pick]
+        held, held_states = held[pick], None if held_states is None else held_states[pick]
     try:
-        result = train_conv_vae(
-            frames,
-            OmegaConf.to_container(cfg.vae, resolve=True),
-            steps=int(cfg.steps),
-            batch_size=int(cfg.batch_size),
-            lr=float(cfg.lr),
-            seed=int(cfg.seed),
-            out_dir=out / "encoder",
-            progress=bool(cfg.progress),
-            kl_weight=float(cfg.kl_weight),
-            holdout_frames=held,
-            device=device,
-        )
+        if family == "conv_vae":
+            result = _train_conv_vae(cfg, frames, held, out, device)
+        else:
+            result = _train_object_tokens(cfg, frames, states, held, held_states, out, device)
     except WorldModelError as err:
         raise WmevalError(str(err)) from err
     summary = {
@@ -75,9 +84,71 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     summary.pop("loss_history")
     summary["loss_curve"] = result.loss_history[:: max(1, len(result.loss_history) // 100)]
     write_json(out / "train_encoder_summary.json", summary)
-    keys = ("psnr_holdout", "psnr_train", "scaling_factor", "latent_shape", "seconds")
-    print(json.dumps({k: summary[k] for k in keys}, indent=2))
+    keys = ("psnr_holdout", "psnr_train", "scaling_factor", "state_errors_holdout", "latent_shape", "seconds")
+    print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
     print(
-        f"encoder saved to {out / 'encoder'}; use it with: encoder=conv_vae encoder.pretrained={out / 'encoder'}"
+        f"encoder saved to {out / 'encoder'}; use it with: encoder={family} encoder.pretrained={out / 'encoder'}"
     )
     return summary
+
+
+def _out_dir(cfg: DictConfig) -> Path:
+    """A fresh out dir, or with `resume=true` the existing run directory (object_tokens only)."""
+    if not cfg.resume:
+        return prepare_out_dir(cfg.out, "train-encoder", overwrite=bool(cfg.overwrite))
+    if cfg.encoder.type != "object_tokens":
+        raise ConfigError("resume=true is supported for encoder=object_tokens only: drop it")
+    if cfg.out is None:
+        raise WmevalError("resume=true needs out=DIR: the run directory to continue")
+    return Path(cfg.out)
+
+
+def _stack(episodes: list[dict], state_key: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every camera view's frames (and, with a state key, the matching states) of `episodes`, concatenated."""
+    views = view_episodes(episodes)
+    frames = np.concatenate([ep["frames"] for ep in views])
+    if state_key is None:
+        return frames, None
+    return frames, np.concatenate([ep["states"] for ep in views]).astype(np.float32)
+
+
+def _train_conv_vae(cfg: DictConfig, frames: np.ndarray, held: np.ndarray | None, out: Path, device):  # noqa: ANN001, ANN202
+    from worldmodel.encoders.train_conv_vae import train_conv_vae
+
+    return train_conv_vae(
+        frames,
+        OmegaConf.to_container(cfg.vae, resolve=True),
+        steps=int(cfg.steps),
+        batch_size=int(cfg.batch_size),
+        lr=float(cfg.lr),
+        seed=int(cfg.seed),
+        out_dir=out / "encoder",
+        progress=bool(cfg.progress),
+        kl_weight=float(cfg.kl_weight),
+        holdout_frames=held,
+        device=device,
+    )
+
+
+def _train_object_tokens(cfg, frames, states, held, held_states, out: Path, device):  # noqa: ANN001, ANN202
+    from worldmodel.encoders.train_object_tokens import train_object_tokens
+
+    if held is None:
+        raise ConfigError("encoder=object_tokens reports on held-out episodes: set heldout_episodes >= 1")
+    arch = OmegaConf.to_container(cfg.tokens.arch, resolve=True)
+    if states is not None:
+        arch.update(OmegaConf.to_container(cfg.tokens.supervision, resolve=True))
+    return train_object_tokens(
+        frames,
+        states,
+        arch,
+        OmegaConf.to_container(cfg.tokens.train, resolve=True),
+        seed=int(cfg.seed),
+        out_dir=out / "encoder",
+        holdout_frames=held,
+        holdout_states=held_states,
+        checkpoint_dir=out / "checkpoints",
+        resume=bool(cfg.resume),
+        progress=bool(cfg.progress),
+        device=device,
+    )

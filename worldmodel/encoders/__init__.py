@@ -31,6 +31,7 @@ ENCODERS: dict[str, str] = {
     "vjepa2": "worldmodel.encoders.vjepa2:VJEPA2Encoder",
     "cosmos": "worldmodel.encoders.cosmos:CosmosEncoder",
     "vavae": "worldmodel.encoders.vavae:VAVAEEncoder",
+    "object_tokens": "worldmodel.encoders.object_tokens:ObjectTokensEncoder",
 }
 
 __all__ = ["ENCODERS", "Encoder", "NoDecoderError", "get_encoder_class", "load_encoder"]

@@ -8,7 +8,6 @@ scale is measured and stored as the VAE's `scaling_factor` (1 / std), so encoded
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,8 +17,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from worldmodel.encoders.common import resize_frames
 from worldmodel.encoders.conv_vae import ConvVAEConfig, ConvVAEEncoder
+from worldmodel.encoders.train_common import (
+    check_out_dir,
+    default_device,
+    frames_to_tensor,
+    lr_factor,
+    reconstruction_psnr,
+)
 from worldmodel.errors import InputError
 
 #: frames used to measure the latent scale and the training PSNR (enough for a stable std, cheap on CPU)
@@ -83,20 +88,16 @@ def train_conv_vae(
     cfg = _as_config(config)
     if steps < 1 or batch_size < 1 or lr <= 0:
         raise InputError(f"steps, batch_size and lr must be positive, got {steps}, {batch_size}, {lr}")
-    if out_dir is not None and Path(out_dir).exists() and not overwrite:
-        if Path(out_dir).is_file() or any(Path(out_dir).iterdir()):
-            raise InputError(
-                f"out_dir={out_dir} exists and is not empty: pass overwrite=True or choose another"
-            )
-    dev = torch.device(device) if device is not None else _default_device()
+    check_out_dir(out_dir, overwrite)
+    dev = torch.device(device) if device is not None else default_device()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         encoder = ConvVAEEncoder(**_init_kwargs(cfg))
     size = encoder.image_size
-    data = _to_tensor(frames, size, "frames")
+    data = frames_to_tensor(frames, size, "frames")
     rng = np.random.default_rng(seed)
     if holdout_frames is not None:
-        train, held = data, _to_tensor(holdout_frames, size, "holdout_frames")
+        train, held = data, frames_to_tensor(holdout_frames, size, "holdout_frames")
     else:
         if len(data) < 2 or not 0.0 < holdout < 1.0:
             raise InputError("need >= 2 frames and 0 < holdout < 1 (or pass holdout_frames)")
@@ -107,7 +108,7 @@ def train_conv_vae(
     vae = encoder.vae.to(dev).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=1e-4)
     warmup = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, warmup, steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup, steps))
     gen = torch.Generator(device="cpu").manual_seed(seed)
     noise_gen = torch.Generator(device=dev).manual_seed(seed + 1)
     history: list[float] = []
@@ -137,8 +138,8 @@ def train_conv_vae(
         sample = train[torch.randperm(len(train), generator=gen)[:_STAT_FRAMES]]
         std = float(_encode_all(encoder, sample, batch_size).std())
         encoder.set_scaling_factor(1.0 / max(std, 1e-6))
-        psnr_held = _psnr(encoder, held, batch_size)
-        psnr_train = _psnr(encoder, sample[: min(len(held), _STAT_FRAMES)], batch_size)
+        psnr_held = reconstruction_psnr(encoder, held, batch_size)
+        psnr_train = reconstruction_psnr(encoder, sample[: min(len(held), _STAT_FRAMES)], batch_size)
     encoder.to("cpu")
     if out_dir is not None:
         encoder.pretrained = str(out_dir)
@@ -170,37 +171,10 @@ def _as_config(config: ConvVAEConfig | dict[str, Any] | None) -> ConvVAEConfig:
     return ConvVAEConfig(**{k: v for k, v in config.items() if k in fields})
 
 
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _init_kwargs(cfg: ConvVAEConfig) -> dict[str, Any]:
     kw = asdict(cfg)
     kw["block_out_channels"] = tuple(kw["block_out_channels"])
     return kw
-
-
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warmup, then cosine from 1 down to 0.1."""
-    if step < warmup:
-        return (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
-
-
-def _to_tensor(frames: np.ndarray, size: tuple[int, int], field_name: str) -> torch.Tensor:
-    """uint8 `[N, H, W, 3]` -> uint8 `[N, 3, h, w]` at the model's size (resized once, not every step)."""
-    arr = np.asarray(frames)
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3 or len(arr) == 0:
-        raise InputError(f"{field_name} must be non-empty uint8 [N, H, W, 3], got {arr.dtype} {arr.shape}")
-    x = torch.from_numpy(arr).permute(0, 3, 1, 2)
-    if tuple(x.shape[-2:]) == size:
-        return x.contiguous()
-    chunks = [
-        resize_frames(x[i : i + 256].float() / 255.0, size).mul(255.0).round().clamp(0, 255).to(torch.uint8)
-        for i in range(0, len(x), 256)
-    ]
-    return torch.cat(chunks)
 
 
 def _encode_all(encoder: ConvVAEEncoder, data: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -210,16 +184,3 @@ def _encode_all(encoder: ConvVAEEncoder, data: torch.Tensor, batch_size: int) ->
         for i in range(0, len(data), batch_size)
     ]
     return torch.cat(outs)
-
-
-def _psnr(encoder: ConvVAEEncoder, data: torch.Tensor, batch_size: int) -> float:
-    """Mean per-frame PSNR (dB, peak 1.0) of encode -> decode at the model's resolution."""
-    if len(data) == 0:
-        return float("nan")
-    dev = next(encoder.vae.parameters()).device
-    values = []
-    for i in range(0, len(data), batch_size):
-        x = data[i : i + batch_size].to(dev).float() / 255.0
-        mse = ((encoder.decode(encoder.encode(x)) - x) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-        values.append(-10.0 * torch.log10(mse))
-    return float(torch.cat(values).mean())
