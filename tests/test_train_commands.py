@@ -150,6 +150,24 @@ def test_train_encoder_object_tokens_supervised_and_resumed(recorded, tmp_path) 
     assert main(["train-encoder", f"data={recorded}", f"out={out}", "resume=true"]) == 2
 
 
+def test_token_recipe_trains_a_geometry_dit_on_object_tokens(recorded, tmp_path) -> None:
+    tiny = ["tokens.arch.image_size=[32,32]", "tokens.arch.width=8", "tokens.arch.decoder_channels=[8,8,8]"]
+    enc = ["train-encoder", "encoder=object_tokens", f"data={recorded}", f"out={tmp_path / 'tok'}", *tiny]
+    assert main([*enc, "tokens.train.steps=1", "progress=false", "threads=1"]) == 0
+    args = ["train", "recipe=pusht_tokens", f"data={recorded}", f"out={tmp_path / 'wm'}", "threads=1"]
+    args += [f"encoder.pretrained={tmp_path / 'tok' / 'encoder'}", "heldout_episodes=1", "optim.steps=2"]
+    args += ["optim.batch_size=4", "optim.warmup_steps=1", "eval.episodes=1", "eval.horizon=2"]
+    assert main([*args, "eval.state_reader=null"]) == 0
+    wm = WorldModel.from_pretrained(tmp_path / "wm" / "model")
+    dit = wm.dit.config
+    assert dit.token_geometry and dit.grid == (1, 8) and dit.size == "micro" and dit.action_dim == 10
+    # geometry un-normalises positions with the very statistics the latents were normalised with
+    assert dit.position_mean == wm.config.latent_mean[:2] and dit.position_std == wm.config.latent_std[:2]
+    assert dit.position_std != [1.0, 1.0]
+    wm.reset(torch.rand(1, 1, 3, 32, 32))
+    assert wm.step(torch.full((1, 10), 256.0)).shape == (1, 3, 32, 32)
+
+
 def test_single_view_weights_move_to_a_two_view_model(recorded, tmp_path) -> None:
     data = tmp_path / "two_cams"
     two_camera_dataset(recorded, data)

@@ -80,6 +80,8 @@ class WorldModel(nn.Module):
         self.objective = build_objective(config.objective, rows * cols, dit.config.in_channels)
         self.register_buffer("latent_mean", torch.tensor(config.latent_mean, dtype=torch.float32))
         self.register_buffer("latent_std", torch.tensor(config.latent_std, dtype=torch.float32))
+        if dit.config.token_geometry:
+            _check_position_stats(dit.config, config)
         self.action_layout = (
             ActionLayout.from_dict(config.action_layout)
             if config.action_layout
@@ -360,6 +362,19 @@ class WorldModel(nn.Module):
         model = cls(config, encoder, adapter, dit)
         model.directory = directory
         return model.to(device).eval()
+
+
+def _check_position_stats(dit: DiTConfig, config: WorldModelConfig) -> None:
+    """Token geometry un-normalises positions with its own copy of the latent statistics: they must agree."""
+    stored = (config.latent_mean[:2], config.latent_std[:2])
+    if not all(
+        torch.allclose(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+        for a, b in zip(stored, (dit.position_mean, dit.position_std), strict=True)
+    ):
+        raise InputError(
+            f"dit.position_mean/std {dit.position_mean}/{dit.position_std} differ from latent_mean/std of "
+            f"channels 0:2 {stored[0]}/{stored[1]}: set them from the same statistics"
+        )
 
 
 @dataclass

@@ -41,10 +41,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     device = torch.device("cuda" if cfg.profile == "gpu" else "cpu")
     runners = {
         "kv_cache": lambda: entries.kv_cache(device),
-        "batch_scaling": lambda: entries.batch_scaling(device),
+        "batch_scaling": lambda: entries.batch_scaling(device, world_model=cfg.world_model),
         "train_mfu": lambda: _train_mfu(device, cfg.profile),
         "data_stall": lambda: entries.data_stall(device),
-        "rollout_vs_sim": lambda: entries.rollout_vs_sim(device),
+        "rollout_vs_sim": lambda: entries.rollout_vs_sim(device, world_model=cfg.world_model),
         "cem": lambda: sampling.cem_throughput(device, entries.demo_sized_world_model(device)),
         "euler_steps": lambda: sampling.euler_steps(str(SHIPPED_WORLD_MODEL), device, seed=int(cfg.seed)),
     }

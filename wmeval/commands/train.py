@@ -88,6 +88,8 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         dit_cfg["max_frames"] = spec.n_frames
     if dit_cfg["max_frames"] < spec.n_frames:
         raise WmevalError(f"dit.max_frames={dit_cfg['max_frames']} must be >= clips.n_frames={spec.n_frames}")
+    if dit_cfg.get("token_geometry"):  # geometry reads positions in frame units: un-normalised with these
+        dit_cfg["position_mean"], dit_cfg["position_std"] = mean[:2].tolist(), std[:2].tolist()
     dit_config = DiTConfig.from_size(
         in_channels=adapter.latent_dim,
         grid=(h, w),

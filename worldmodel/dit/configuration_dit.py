@@ -9,6 +9,7 @@ from worldmodel.errors import InputError
 
 # name -> (hidden size, depth, heads). Each depth level holds one spatial and one temporal block.
 DIT_SIZES: dict[str, tuple[int, int, int]] = {
+    "micro": (64, 2, 2),  # for a few object tokens per frame: many cheap updates on a CPU
     "tiny": (128, 4, 4),
     "small": (192, 6, 6),
     "S": (384, 12, 6),
@@ -45,6 +46,14 @@ class DiTConfig:
     # with the narrower fine sigma, so that where in the patch the point lies is an input (see action_map.py)
     action_point_subgrid: int = 0
     action_point_fine_sigma: float = 0.06
+    # Object tokens (channels 0:2 = each token's (x, y) in [-1, 1] frame units): spatial attention and action
+    # points use those positions as relative geometry instead of grid slots (see token_geometry.py).
+    token_geometry: bool = False
+    position_mean: list[float] = field(default_factory=lambda: [0.0, 0.0])  # of channels 0:2, to un-normalise
+    position_std: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    geometry_rope_scale: float = 64.0  # the fastest rotary pair's angle per frame unit (frame spans 2 units)
+    geometry_rope_base: float = 64.0  # fastest / slowest rotary frequency along each axis
+    action_point_bands: int = 6  # octaves of sin/cos features of (action point - token position)
     wide_head: bool = False  # the shallow-wide head for native high-dimensional latents
     wide_head_dim: int = 2048
     extra: dict[str, Any] = field(default_factory=dict)
@@ -73,12 +82,32 @@ class DiTConfig:
             )
         if self.action_point_subgrid < 0:
             raise InputError(f"action_point_subgrid={self.action_point_subgrid} must be >= 0 (0: off)")
+        if self.token_geometry:
+            self._check_token_geometry()
         if self.hidden_size % self.num_heads:
             raise InputError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
         if self.head_dim % 4:
             raise InputError(f"head dim {self.head_dim} must be divisible by 4 for the 2D rotary embedding")
         if self.max_frames < 2:
             raise InputError(f"max_frames={self.max_frames} must be >= 2 (one context frame and the new one)")
+
+    def _check_token_geometry(self) -> None:
+        self.position_mean = [float(v) for v in self.position_mean]
+        self.position_std = [float(v) for v in self.position_std]
+        if self.in_channels < 3:
+            raise InputError(
+                f"token_geometry needs latents of (x, y) + features, got in_channels={self.in_channels}"
+            )
+        if self.patch_size != 1 or self.num_views != 1 or self.abs_pos_embed or self.action_point_subgrid:
+            raise InputError(
+                "token_geometry takes one view of tokens as they are: set patch_size=1, num_views=1, "
+                "abs_pos_embed=false and action_point_subgrid=0"
+            )
+        if len(self.position_mean) != 2 or len(self.position_std) != 2 or min(self.position_std) <= 0:
+            raise InputError(
+                f"position_mean={self.position_mean} / position_std={self.position_std} must be 2 values each "
+                "(the latent statistics of channels 0:2), std > 0"
+            )
 
     @property
     def head_dim(self) -> int:

@@ -19,6 +19,7 @@ from worldmodel.dit.action_map import ActionPointMap
 from worldmodel.dit.configuration_dit import DiTConfig
 from worldmodel.dit.layers import ActionEmbedder, DiTBlock, FinalLayer, TimestepEmbedder, WideHead
 from worldmodel.dit.rope import axis_split, rope_angles, rope_cos_sin, sincos_2d, spatial_positions
+from worldmodel.dit.token_geometry import TokenGeometry
 
 
 class TemporalKVCache:
@@ -27,12 +28,15 @@ class TemporalKVCache:
     Committing a frame appends its keys/values and drops the oldest beyond `window`, so the cost of a new
     frame stays constant however long the rollout runs. `next_position` is the absolute frame index of the
     next frame: RoPE makes attention depend only on relative positions, so absolute indices are safe.
+    `last_frame` is the newest committed latent frame, the reference positions of the next one under token
+    geometry.
     """
 
     def __init__(self, num_layers: int, window: int) -> None:
         self.window = window
         self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * num_layers
         self.next_position = 0
+        self.last_frame: torch.Tensor | None = None
 
     def get(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         return self.layers[layer]
@@ -68,8 +72,11 @@ class DiT(nn.Module):
         )
 
         rows, cols = config.tokens_grid
+        self.geometry = TokenGeometry(config) if config.token_geometry else None
         self.action_map = (
-            ActionPointMap(
+            None
+            if self.geometry is not None
+            else ActionPointMap(
                 config.action_points,
                 rows,
                 cols,
@@ -105,6 +112,8 @@ class DiT(nn.Module):
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
         nn.init.normal_(self.action_embedder.proj.weight, std=0.02)
+        if self.geometry is not None:
+            nn.init.normal_(self.geometry.slot_embed, std=0.02)
         for block in [*self.spatial_blocks, *self.temporal_blocks]:
             nn.init.zeros_(block.adaLN_modulation[-1].weight)
             nn.init.zeros_(block.adaLN_modulation[-1].bias)
@@ -143,27 +152,41 @@ class DiT(nn.Module):
         frame_pos: torch.Tensor | None = None,
         cache: TemporalKVCache | None = None,
         commit: bool = False,
+        previous: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
         """Predict for every frame of `x [B, T, h, w, C]` at flow times `t [B, T]` in [0, 1].
 
         `actions [B, T, A]` led into each frame; `action_null [B, T]` marks frames whose action is unknown or
         dropped. With a `cache`, `x` holds only new frames that attend to the cached ones; `commit=True`
-        stores their keys/values (use it once a frame is final) and skips the output head.
+        stores their keys/values (use it once a frame is final) and skips the output head. `previous`
+        (`x`'s shape): the clean frame before each frame, the token-geometry reference; training passes the
+        ground truth, a rollout leaves it None (see `TokenGeometry.previous_frames`).
         """
         b, n_frames, h, w, _ = x.shape
         if frame_pos is None:
             start = cache.next_position if cache is not None else 0
             frame_pos = torch.arange(start, start + n_frames, device=x.device)
-        tokens = self.patchify(x)
-        if self.action_map is not None:
-            tokens = tokens + self.action_map(actions, action_null)
+        spatial_cos, spatial_sin = self.spatial_cos, self.spatial_sin
+        if self.geometry is not None:
+            last = cache.last_frame if cache is not None else None
+            reference = self.geometry.previous_frames(x, previous, last)
+            where = self.geometry.positions(reference)
+            tokens = self.patchify(self.geometry.center(x, t, reference))
+            tokens = tokens + self.geometry.token_features(where, actions, action_null)
+            spatial_cos, spatial_sin = self.geometry.rope(where, tokens.dtype)
+            global_actions = self.geometry.global_actions(actions)
+        else:
+            tokens = self.patchify(x)
+            if self.action_map is not None:
+                tokens = tokens + self.action_map(actions, action_null)
+            global_actions = actions
         t_emb = self.t_embedder(t * 1000.0)
-        c = t_emb + self.action_embedder(actions, action_null)  # [B, T, dim]
+        c = t_emb + self.action_embedder(global_actions, action_null)  # [B, T, dim]
         t_cos, t_sin = rope_cos_sin(
             rope_angles(frame_pos[:, None], [self.config.head_dim], self.config.rope_base), tokens.dtype
         )
         for i, (spatial, temporal) in enumerate(zip(self.spatial_blocks, self.temporal_blocks, strict=True)):
-            tokens, _ = spatial(tokens, c[:, :, None], self.spatial_cos, self.spatial_sin)
+            tokens, _ = spatial(tokens, c[:, :, None], spatial_cos, spatial_sin)
             prefix = cache.get(i) if cache is not None else None
             along_time, kv = temporal(tokens.transpose(1, 2), c[:, None], t_cos, t_sin, True, prefix)
             tokens = along_time.transpose(1, 2)
@@ -171,6 +194,7 @@ class DiT(nn.Module):
                 cache.append(i, *kv)
         if commit and cache is not None:
             cache.next_position = int(frame_pos[-1]) + 1
+            cache.last_frame = x[:, -1:]
             return None
         if isinstance(self.head, WideHead):
             out = self.head(tokens, t_emb[:, :, None])

@@ -23,11 +23,11 @@ def axis_split(head_dim: int, num_axes: int) -> list[int]:
 
 
 def rope_angles(positions: torch.Tensor, axis_dims: list[int], base: float) -> torch.Tensor:
-    """Angles `[L, head_dim / 2]` for positions `[L, num_axes]`."""
+    """Angles `[..., head_dim / 2]` for positions `[..., num_axes]` (grid indices or continuous coordinates)."""
     parts = []
     for axis, dim in enumerate(axis_dims):
         freqs = base ** (-torch.arange(0, dim, 2, dtype=torch.float64, device=positions.device) / dim)
-        parts.append(positions[:, axis, None].double() * freqs[None])
+        parts.append(positions[..., axis, None].double() * freqs)
     return torch.cat(parts, dim=-1)
 
 

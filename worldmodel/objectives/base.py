@@ -73,7 +73,10 @@ class Objective(ABC):
         previous = torch.cat(
             (latents[:, :1], latents[:, :-1]), dim=1
         )  # frame t-1 for each t (t=0 is history)
-        pred = self.prediction_from(model(x_in, tau, actions, action_null=history | drop), previous)
+        # the clean previous frames go in too: a token-geometry DiT takes each frame's reference positions
+        # from them (teacher forcing; in a rollout the last committed frame is clean)
+        out = model(x_in, tau, actions, action_null=history | drop, previous=previous)
+        pred = self.prediction_from(out, previous)
         target = self.target(latents, noise, frames(tau))
         per_frame = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(2, 3, 4))
         future = (~history).float()
