@@ -61,7 +61,7 @@ def test_demo_is_deterministic(demo_run, tmp_path):
     assert main(["demo", "profile=quick", "progress=false", "rerun=off", f"out={again}"]) == 0
     first = json.loads((demo_run / "report.json").read_text())
     second = json.loads((again / "report.json").read_text())
-    assert first["outcomes"] == second["outcomes"]
+    assert _rounded(first["outcomes"]) == _rounded(second["outcomes"])  # BCa sums may differ in the last bit
     shutil.rmtree(again)
 
 
@@ -76,3 +76,13 @@ def test_demo_rrd_holds_real_and_imagined_frames_and_actions(demo_run):
         for world in ("real", "shipped", "copy_last"):
             assert f"{base}/{world}/image" in entities, (base, world)
             assert f"{base}/{world}/action/0" in entities, (base, world)
+
+
+def _rounded(value):  # noqa: ANN001, ANN202
+    if isinstance(value, float):
+        return round(value, 12)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
