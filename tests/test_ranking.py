@@ -247,6 +247,16 @@ def test_bca_matches_scipy_on_the_same_draws():
     assert ours != pytest.approx(list(np.percentile(x[idx].mean(axis=1), [2.5, 97.5])), rel=1e-6)
 
 
+def test_bca_treats_last_bit_differences_from_the_point_value_as_ties():
+    # a rank statistic over few policies: many resamples equal the point value exactly in exact arithmetic
+    boot = np.array([0.2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.7, 0.8, 0.9, 0.3] * 20)
+    jack = [np.linspace(0.4, 0.6, 10)]
+    exact = bootstrap.bca_interval(0.5, boot, jack)
+    nudged = boot.copy()
+    nudged[boot == 0.5] = np.nextafter(0.5, 0.0)  # the same resamples summed in another order
+    assert bootstrap.bca_interval(0.5, nudged, jack) == pytest.approx(exact, abs=1e-12)
+
+
 def _shared_difficulty_episodes(n_ep: int = 40, seed: int = 0):
     """Start states of varying difficulty shared by every policy, so outcomes correlate across policies.
 

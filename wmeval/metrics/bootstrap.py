@@ -19,6 +19,8 @@ from scipy.special import ndtr, ndtri
 
 #: Cap on bootstrap index-array elements drawn at once, so 10k-episode policies stay within memory.
 _MAX_DRAW = 4_000_000
+#: Relative (and absolute) tolerance under which a resampled statistic counts as tied with the point value.
+_TIE_RTOL = 1e-9
 
 
 def bca_interval(
@@ -33,14 +35,17 @@ def bca_interval(
     `boot`: the statistic on each bootstrap resample. `jackknife`: one array per independently resampled
     sample, the statistic with each of that sample's units left out in turn (a single array when every
     unit is resampled jointly). `nan` values are dropped from both; `[nan, nan]` when `theta_hat` or every
-    resample is undefined. z0 counts resamples tied with `theta_hat` as half below (as scipy does), which
+    resample is undefined. z0 counts resamples tied with `theta_hat` (to rounding) as half below (as scipy does), which
     matters for a rank statistic over a handful of policies, and is clipped to the resolution of the
     resamples so that it stays finite; the acceleration is 0 when the jackknife has no spread.
     """
     finite = boot[~np.isnan(boot)]
     if math.isnan(theta_hat) or finite.size == 0:
         return [math.nan, math.nan]
-    below = (np.count_nonzero(finite < theta_hat) + 0.5 * np.count_nonzero(finite == theta_hat)) / finite.size
+    # Ties within a few ulps count as ties: resampled means that equal `theta_hat` in exact arithmetic may
+    # differ from it in the last bit depending on summation order, which would otherwise flip z0.
+    tied = np.isclose(finite, theta_hat, rtol=_TIE_RTOL, atol=_TIE_RTOL)
+    below = (np.count_nonzero((finite < theta_hat) & ~tied) + 0.5 * np.count_nonzero(tied)) / finite.size
     half_step = 0.5 / finite.size
     z0 = float(ndtri(min(max(below, half_step), 1.0 - half_step)))
 
