@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from wmeval.cli import main
 from wmeval.shipped import SHIPPED_WORLD_MODEL
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "run"
-    assert main(["demo", "profile=quick", "progress=false", f"out={out}"]) == 0
+    assert main(["demo", "profile=quick", "progress=false", "workers=2", f"out={out}"]) == 0
     return out
 
 
@@ -56,9 +57,23 @@ def test_demo_real_numbers_come_from_rollouts(demo_run):
     assert rates["pusht/expert@image"]["real_success"] > rates["pusht/idle@image"]["real_success"]
 
 
-def test_demo_is_deterministic(demo_run, tmp_path):
+def test_demo_is_deterministic_whatever_the_workers(demo_run, tmp_path):
+    # the fixture rolled in 2 worker processes of one thread each; this reruns in this process, one thread
     again = tmp_path / "again"
-    assert main(["demo", "profile=quick", "progress=false", "rerun=off", f"out={again}"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        argv = [
+            "demo",
+            "profile=quick",
+            "progress=false",
+            "rerun=off",
+            "workers=1",
+            "threads=1",
+            f"out={again}",
+        ]
+        assert main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)
     first = json.loads((demo_run / "report.json").read_text())
     second = json.loads((again / "report.json").read_text())
     assert _rounded(first["outcomes"]) == _rounded(second["outcomes"])  # BCa sums may differ in the last bit

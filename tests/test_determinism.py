@@ -65,4 +65,5 @@ def test_real_rollouts_do_not_depend_on_the_thread_count() -> None:
         runs.append(rollout(env, policy, max_steps=16, seeds=[0, 1], obs_every=2, progress=False))
     env.close()
     assert np.array_equal(runs[0].actions, runs[1].actions)  # exactly: not approx
-    assert np.array_equal(runs[0].coverage, runs[1].coverage)
+    # the same actions; pymunk's solver, reused across resets of one env, may move the last bit of a pose
+    np.testing.assert_allclose(runs[0].coverage, runs[1].coverage, rtol=0, atol=1e-9)

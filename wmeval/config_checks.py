@@ -17,7 +17,7 @@ _GROUP_OPTIONS = re.compile(r"Available options in '([^']+)':\n((?:\t.+\n?)+)")
 
 #: Integer keys that also take `auto`, in commands that have the key giving it a meaning
 #: (`wmeval rank episodes=auto`: as many episodes as `precision` needs).
-ACCEPTS_AUTO = {"episodes": "precision"}
+ACCEPTS_AUTO = {"episodes": "precision", "workers": "workers"}
 
 
 def composition_message(command: str, reference: DictConfig, err: Exception) -> str:
@@ -144,6 +144,7 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
     "rlds_dirs": ("dirs", "pass the RLDS dataset directories (the ones holding dataset_info.json)"),
     "policies": ("text_or_list", ""),
     "threads": ("count", ""),
+    "workers": ("count", ""),
     "camera_keys": ("list", ""),
     "cameras": ("list", ""),
     "dit.max_frames": ("count", ""),

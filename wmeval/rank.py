@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from wmeval.judges.base import GRADED_COVERAGE, OUTCOMES, STRICT_COVERAGE
 from wmeval.judges.readability import READABLE_QUANTILE, judge_readability, real_spreads
 from wmeval.metrics.ranking import ranking_fidelity
 from wmeval.rollout import Rollouts, rollout
+from wmeval.sharding import Sharding, map_units
 from worldmodel import WorldModel
 from worldmodel.baselines import CopyLastFrameWorldModel
 from worldmodel.hub import looks_like_hub_id, split_revision
@@ -50,6 +53,7 @@ class RankResult:
     judge: str = (
         JUDGES["imagined"] + JUDGES["every_frame"]
     )  # how the imagined worlds were judged (says so when frames were skipped)
+    sharding: dict[str, Any] = field(default_factory=dict)  # how the units were spread over processes
 
 
 def episode_outcomes(rollouts: Rollouts, outcome: str) -> np.ndarray:
@@ -124,6 +128,58 @@ def load_world_model(spec: str, *, reference: Any = None, device: str = "cpu") -
     return WorldModel.from_pretrained(spec, device=device)
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """One policy in one world (`world_model` None: the real env), every start state: seeds itself."""
+
+    env: str
+    policy_name: str
+    policy: Any
+    world_name: str
+    world_model: Any
+    seeds: tuple[int, ...]
+    max_steps: int
+    obs_every: int
+    seed: int
+    batch: int
+    num_steps: int | None
+    max_spread: float | None
+    progress: bool
+
+
+def _roll_unit(unit: _Unit) -> Rollouts:
+    """Every unit starts from the policy as built (a copy: its noise stream restarts), so a policy meets the
+    same noise in each world and a unit's numbers do not depend on which process rolled it or after what."""
+    policy = copy.deepcopy(unit.policy)
+    if unit.world_model is None:
+        env = make_env(unit.env, num_envs=unit.batch, max_episode_steps=unit.max_steps)
+        label = unit.policy_name
+    else:
+        env = make_imagined_env(
+            unit.env,
+            unit.world_model,
+            unit.batch,
+            max_episode_steps=unit.max_steps,
+            num_steps=unit.num_steps,
+            seed=unit.seed,
+            max_spread=unit.max_spread,
+        )
+        label = f"{unit.policy_name} in {unit.world_name}"
+    torch.manual_seed(unit.seed)
+    try:
+        return rollout(
+            env,
+            policy,
+            max_steps=unit.max_steps,
+            seeds=list(unit.seeds),
+            obs_every=unit.obs_every,
+            progress=unit.progress,
+            policy_name=label,
+        )
+    finally:
+        env.close()
+
+
 def rank_policies(
     policies: dict[str, Any],
     world_models: dict[str, Any],
@@ -137,6 +193,7 @@ def rank_policies(
     n_boot: int = 1000,
     progress: bool = True,
     readable_only: bool = False,
+    sharding: Sharding | None = None,
 ) -> RankResult:
     """Roll every policy in the real env and in every world model from the same seeded start states.
 
@@ -145,6 +202,8 @@ def rank_policies(
     The imagined judge reads every generated frame. Where the env has a spread reader, the share of frames it
     reads as sharply as real ones is reported beside (a diagnostic); `readable_only` instead skips the
     less readable frames (`WorldModelEnv(max_spread=...)`), which the judge string and the report flag.
+    `sharding` spreads the (policy, world) units over local processes or torchrun ranks (`wmeval.sharding`):
+    each unit seeds itself, so the numbers do not depend on the split.
     """
     cadences = {int(wm.config.sim_steps_per_frame) for wm in world_models.values()}
     if len(cadences) != 1:
@@ -152,25 +211,33 @@ def rank_policies(
             f"world models disagree on sim_steps_per_frame {sorted(cadences)}: rank them separately"
         )
     obs_every = cadences.pop()
-    seeds = [seed * 100_000 + i for i in range(episodes)]
-    batch = min(num_envs, episodes)
+    sharding = sharding or Sharding()
+    local = sharding.world_size == 1 and sharding.workers == 1
+    unit = partial(
+        _Unit,
+        env=env,
+        seeds=tuple(seed * 100_000 + i for i in range(episodes)),
+        max_steps=max_steps,
+        obs_every=obs_every,
+        seed=seed,
+        batch=min(num_envs, episodes),
+        num_steps=num_steps,
+        progress=progress and local,
+    )
     result = RankResult(real={}, imagined={name: {} for name in world_models})
+    probe = make_env(env, num_envs=1, max_episode_steps=max_steps)
+    result.fps = int(probe.metadata.get("render_fps", result.fps))  # the control rate saved rollouts keep
+    probe.close()
 
     started = time.perf_counter()
-    real_env = make_env(env, num_envs=batch, max_episode_steps=max_steps)
-    result.fps = int(real_env.metadata.get("render_fps", result.fps))
-    for name, policy in policies.items():
-        torch.manual_seed(seed)
-        result.real[name] = rollout(
-            real_env,
-            policy,
-            max_steps=max_steps,
-            seeds=seeds,
-            obs_every=obs_every,
-            progress=progress,
-            policy_name=name,
-        )
-    real_env.close()
+    names = list(policies)
+    real_units = [
+        unit(policy_name=n, policy=policies[n], world_name="real", world_model=None, max_spread=None)
+        for n in names
+    ]
+    result.real = dict(
+        zip(names, map_units(_roll_unit, real_units, sharding, desc="real", progress=progress), strict=True)
+    )
     spread = make_judge_spread(env)
     real_spread = None if spread is None else real_spreads(result.real, spread, obs_every)
     max_spread = None
@@ -178,24 +245,23 @@ def rank_policies(
         max_spread = float(np.quantile(real_spread, READABLE_QUANTILE))
     result.timings_s["real"] = time.perf_counter() - started
 
-    for wm_name, wm in world_models.items():
-        started = time.perf_counter()
-        imagined_env = make_imagined_env(
-            env, wm, batch, max_episode_steps=max_steps, num_steps=num_steps, seed=seed, max_spread=max_spread
+    started = time.perf_counter()
+    worlds = [(w, n) for w in world_models for n in names]
+    imagined_units = [
+        unit(
+            policy_name=n,
+            policy=policies[n],
+            world_name=w,
+            world_model=world_models[w],
+            max_spread=max_spread,
         )
-        for name, policy in policies.items():
-            torch.manual_seed(seed)
-            result.imagined[wm_name][name] = rollout(
-                imagined_env,
-                policy,
-                max_steps=max_steps,
-                seeds=seeds,
-                obs_every=obs_every,
-                progress=progress,
-                policy_name=f"{name} in {wm_name}",
-            )
-        imagined_env.close()
-        result.timings_s[f"imagined/{wm_name}"] = time.perf_counter() - started
+        for w, n in worlds
+    ]
+    rolled = map_units(_roll_unit, imagined_units, sharding, desc="imagined", progress=progress)
+    for (w, n), rollouts in zip(worlds, rolled, strict=True):
+        result.imagined[w][n] = rollouts
+    result.timings_s["imagined"] = time.perf_counter() - started
+    result.sharding = sharding.describe(len(real_units) + len(imagined_units))
 
     if real_spread is not None:
         result.readability = judge_readability(real_spread, result.imagined, spread, obs_every)

@@ -18,6 +18,7 @@ from wmeval.cli import compose_config
 from wmeval.commands.rank import rank_and_report, validate
 from wmeval.io import prepare_out_dir, write_json
 from wmeval.report.summary import summary_text
+from wmeval.sharding import Sharding, resolve_workers
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -29,7 +30,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.train:
         world_model, timings["record"], timings["train"] = _train_from_scratch(cfg, out)
 
-    report = rank_and_report(cfg, out, [world_model], baseline=True, timings=timings)
+    sharding = Sharding(workers=resolve_workers(cfg.workers))  # local worker processes, never torchrun
+    report = rank_and_report(cfg, out, [world_model], baseline=True, timings=timings, sharding=sharding)
     report["timings_s"]["total"] = time.perf_counter() - started  # report writing included
     write_json(out / "report.json", report)
     write_json(out / "ranking.json", report)

@@ -21,7 +21,9 @@ from wmeval.provenance import in_training_data, training_data
 from wmeval.rank import load_world_model, rank_policies
 from wmeval.report.ranking import BASELINE, write_ranking_outputs
 from wmeval.report.summary import summary_text
+from wmeval.sharding import Sharding, current_sharding
 from wmeval.shipped import SHIPPED_WORLD_MODEL
+from worldmodel.training.distributed import on_main
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +83,26 @@ def validate(cfg: DictConfig) -> None:
 
 
 def rank_and_report(
-    cfg: DictConfig, out: Path, world_model_specs: list[str], baseline: bool, timings: dict[str, float]
-) -> dict[str, Any]:
-    """Policies x world models vs the real env on paired start states, then every output file (rank and demo)."""
+    cfg: DictConfig,
+    out: Path | None,
+    world_model_specs: list[str],
+    baseline: bool,
+    timings: dict[str, float],
+    sharding: Sharding | None = None,
+) -> dict[str, Any] | None:
+    """Policies x world models vs the real env on paired start states, then every output file (rank and demo).
+
+    Under torchrun every process rolls its share; only the main one (`out` given) writes, the others get None.
+    """
     from policies.registry import make_policy
 
+    sharding = sharding or Sharding()
     policies_cfg = cfg.policies if isinstance(cfg.policies, str) else OmegaConf.to_container(cfg.policies)
     sets = resolve_policy_sets(cfg.env, policies_cfg)
     policies = {name: make_policy(name, seed=cfg.seed) for group in sets.values() for name in group}
-    world_models = resolve_world_models(world_model_specs, baseline, cfg.device)
-    warn_in_training_data(policies, world_models)
+    world_models = resolve_world_models(world_model_specs, baseline, sharding.device or cfg.device)
+    if sharding.is_main:
+        warn_in_training_data(policies, world_models)
     started = time.perf_counter()
     result, sampling = sized_run(
         lambda episodes: rank_policies(
@@ -105,6 +117,7 @@ def rank_and_report(
             n_boot=cfg.n_boot,
             progress=cfg.progress,
             readable_only=cfg.readable_only,
+            sharding=sharding,
         ),
         lambda res: {n: b[cfg.outcome] for n, b in res.blocks.items() if n != BASELINE},
         episodes=cfg.episodes,
@@ -113,6 +126,8 @@ def rank_and_report(
         max_episodes=int(cfg.get("max_episodes", 256)),
         multiple_of=int(cfg.num_envs),
     )
+    if not sharding.is_main:
+        return None
     for line in sampling["warnings"]:
         log.warning(line)
     for name, blocks in result.blocks.items():
@@ -141,10 +156,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.data:
         return rank_recorded_and_report(cfg)
     validate(cfg)
-    out = prepare_out_dir(cfg.out, "rank", overwrite=cfg.overwrite)
-    report = rank_and_report(cfg, out, [str(s) for s in cfg.world_models], cfg.baseline, timings={})
-    print(f"\n{summary_text(report, out)}")
-    return report
+    sharding, dist = current_sharding(cfg.workers, cfg.device)
+    out = on_main(lambda: prepare_out_dir(cfg.out, "rank", overwrite=cfg.overwrite), dist)
+    specs = [str(s) for s in cfg.world_models]
+    report = rank_and_report(cfg, out, specs, cfg.baseline, timings={}, sharding=sharding)
+    if report is not None:
+        print(f"\n{summary_text(report, out)}")
+    return report or {}
 
 
 def rank_recorded_and_report(cfg: DictConfig) -> dict[str, Any]:

@@ -66,6 +66,7 @@ def build_report(
         "outcome": outcome,
         "outcomes": {name: blocks for name, blocks in result.blocks.items()},
         "rollout_timings_s": result.timings_s,
+        "sharding": result.sharding,  # world_size, local workers and how the units were split
         "judge_readability": result.readability,
     }
     if policy_sets and len(policy_sets) > 1:
