@@ -27,3 +27,19 @@ def test_help_shows_required_keys_their_comments_and_group_options(
     assert "# ---- group encoder=<" in text and "| siglip2 |" in text and "(default: pixels)" in text
     assert "encoder:\n  # Lossless space-to-depth" in text  # the default option's keys, under the group
     assert "clips:\n  n_frames: 6             # frames per training clip" in text
+
+
+def test_train_help_names_every_dit_size_and_each_composes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`dit.size` picks a preset of `DIT_SIZES`: the help lists them all and each one is accepted."""
+    from omegaconf import OmegaConf
+
+    from wmeval.cli import compose_config
+    from worldmodel.dit import DIT_SIZES
+
+    assert main(["train", "--help"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("size:"))
+    comment = line.split("#", 1)[1]
+    assert [w for w in comment.replace("|", " ").split() if w in DIT_SIZES] == list(DIT_SIZES)
+    for size in DIT_SIZES:
+        cfg = compose_config("train", ["data=x", f"dit.size={size}"])
+        assert OmegaConf.select(cfg, "dit.size") == size

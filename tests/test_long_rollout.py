@@ -26,10 +26,10 @@ actions = torch.Generator().manual_seed(1)
 peak, finite = {}, True
 for step in range(1, 1001):
     frame = wm.step(torch.rand(batch, 2, generator=actions) * IMAGE, num_steps=1)
-    finite = finite and bool(torch.isfinite(frame).all() and torch.isfinite(wm._state.latents).all())
+    finite = finite and bool(torch.isfinite(frame).all() and torch.isfinite(wm._state.context.latents).all())
     if step in (100, 1000):
         peak[step] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-state = wm._state
+state = wm._state.context
 per_frame = (state.latents[:, :1].numel() + 2 * wm.dit.config.depth * state.latents[:, :1, ..., :1].numel()
              * wm.dit.config.hidden_size) * 4
 print(json.dumps({"peak": peak, "finite": finite, "cached": len(state.cache), "context": state.latents.shape[1],

@@ -8,7 +8,7 @@ import torch
 
 from tests.wm_fixtures import tiny_world_model
 from wmeval.metrics.controllability import ControllabilityConfig, Windows, controllability, sample_windows
-from wmeval.metrics.imagine import imagine_latents, rollout_noise, world_model_predictor
+from wmeval.metrics.imagine import world_model_predictor
 
 torch.set_num_threads(1)
 
@@ -61,20 +61,6 @@ def test_same_seed_same_numbers_and_search_dims_respected():
     assert a["values"] == b["values"]
     assert len(a["values"]["k1"]["cem"]["action_abs_error_per_dim"]) == 1
     assert a["settings"]["searched_dims"] == [1]
-
-
-def test_imagined_latents_match_the_world_model_rollout():
-    """Same sampler as `WorldModel`'s uncached path, the window sliding included (max_frames=4, 2 + 4 frames)."""
-    wm = tiny_world_model(max_frames=4)
-    frames = torch.rand(2, 2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    actions = torch.rand(2, 4, 2) * 32
-    wm.reset(frames, use_cache=False, seed=5)
-    expected = wm.step(actions)
-    context = wm.encode_frames(frames)
-    noise = rollout_noise(2, 4, tuple(context.shape[2:]), seed=5)
-    with torch.no_grad():
-        latents = imagine_latents(wm, context, wm.normalize_actions(actions), noise)
-    assert torch.allclose(wm.decode_latents(latents), expected, atol=1e-5)
 
 
 def test_one_dit_call_per_denoising_step_for_all_candidates():

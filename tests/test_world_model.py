@@ -1,9 +1,11 @@
+import numpy as np
 import pytest
 import torch
 
 from tests.wm_fixtures import IMAGE, tiny_world_model
 from worldmodel import WorldModel
 from worldmodel.baselines import CopyLastFrameWorldModel
+from worldmodel.data.frames import to_model_frames
 from worldmodel.errors import InputError
 
 
@@ -49,7 +51,7 @@ def test_long_rollout_keeps_the_window_bounded():
     wm.reset(_start(b=1, t=1))
     frames = wm.step(torch.rand(1, 12, 2) * 32)
     assert torch.isfinite(frames).all()
-    assert len(wm._state.cache) == 3 and wm._state.latents.shape[1] == 3
+    assert len(wm._state.context.cache) == 3 and wm._state.context.latents.shape[1] == 3
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -145,3 +147,16 @@ def test_residual_loss_measures_the_change_from_the_previous_frame():
     assert wm.objective.loss(silent, static, actions, history, gen) == 0
     wm.objective.config.residual = False
     assert wm.objective.loss(silent, static, actions, history, gen) > 0.1
+
+
+def test_recorded_uint8_frames_become_model_frames_at_its_resolution():
+    frames = np.random.default_rng(0).integers(0, 256, size=(2, 3, 64, 64, 3), dtype=np.uint8)
+    same = to_model_frames(frames, (64, 64))
+    assert same.shape == (2, 3, 3, 64, 64) and torch.equal(
+        same[1, 2, 0], torch.from_numpy(frames[1, 2, ..., 0]) / 255
+    )
+    small = to_model_frames(frames, (IMAGE, IMAGE))
+    assert small.shape == (2, 3, 3, IMAGE, IMAGE) and 0 <= small.min() and small.max() <= 1
+    assert torch.allclose(
+        small.mean(dim=(-1, -2)), same.mean(dim=(-1, -2)), atol=1e-3
+    )  # a resize, not a crop

@@ -72,8 +72,9 @@ def check_override_types(cfg: DictConfig, reference: DictConfig, overrides: list
             continue
         if isinstance(default, DictConfig) and not isinstance(value, DictConfig):
             keys = ", ".join(default.keys())
+            example = f"{key}.{next(iter(default.keys()), 'KEY')}={_show(value)}"
             raise ConfigError(
-                f"{key}={_show(value)}: {key} holds keys ({keys}); set one of them, e.g. {key}.KEY=..."
+                f"{key}={_show(value)}: {key} holds keys ({keys}); set one of them, e.g. {example}"
             )
         expected = _expected(default, value)
         if expected:

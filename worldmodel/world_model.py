@@ -30,6 +30,7 @@ from worldmodel.io import atomic_path
 from worldmodel.model_card import CARD_NAME, model_card
 from worldmodel.objectives import build_objective
 from worldmodel.reading import load_weights, read_json
+from worldmodel.sampling import SamplingContext, denoise_frame, frame_noise
 
 CONFIG_NAME = "world_model.json"
 WEIGHTS_NAME = "dit.safetensors"
@@ -150,17 +151,10 @@ class WorldModel(nn.Module):
         generator = torch.Generator(device="cpu")
         generator.manual_seed(0 if seed is None else seed)
         latents = self.encode_frames(frames.to(self.device))
-        b, t = latents.shape[:2]
-        keep = min(t, self.context_frames - 1)
-        latents = latents[:, t - keep :]
-        actions = torch.zeros(b, keep, self.action_dim, device=self.device)
-        null = torch.ones(b, keep, dtype=torch.bool, device=self.device)
-        self._state = _RolloutState(generator, latents, actions, null, position=keep)
+        context = SamplingContext.start(latents, self.action_dim, self.context_frames - 1)
         if use_cache:
-            self._state.cache = self.dit.new_cache()
-            self._run_dit(
-                latents, actions, null, self._context_times(b, keep), cache=self._state.cache, commit=True
-            )
+            context.fill_cache(self.dit, self.objective)
+        self._state = _RolloutState(generator, context)
 
     @torch.no_grad()
     def step(self, actions: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
@@ -170,7 +164,7 @@ class WorldModel(nn.Module):
         """
         state = self._require_state()
         single = actions.ndim == 2
-        actions = self._check_actions(actions[:, None] if single else actions, state.batch_size)
+        actions = self._check_actions(actions[:, None] if single else actions, state.context.batch_size)
         frames = [
             self._generate_frame(self.normalize_actions(actions[:, k]), num_steps)
             for k in range(actions.shape[1])
@@ -186,55 +180,19 @@ class WorldModel(nn.Module):
 
         Enabling rebuilds the cache from the current context window, so the next frame is the same either way.
         """
-        state = self._require_state()
+        context = self._require_state().context
         if not enabled:
-            state.cache = None
-        elif state.cache is None:
-            b, t = state.latents.shape[:2]
-            state.cache = self.dit.new_cache()
-            positions = torch.arange(state.position - t, state.position, device=self.device)
-            self._run_dit(
-                state.latents,
-                state.actions,
-                state.null,
-                self._context_times(b, t),
-                positions,
-                cache=state.cache,
-                commit=True,
-            )
+            context.cache = None
+        elif context.cache is None:
+            context.fill_cache(self.dit, self.objective)
 
     def _generate_frame(self, action: torch.Tensor, num_steps: int | None) -> torch.Tensor:
         state = self._require_state()
-        b = state.batch_size
-        action, null = action[:, None], torch.zeros(b, 1, dtype=torch.bool, device=self.device)
-        x = torch.randn((b, 1, *state.latents.shape[2:]), generator=state.generator).to(self.device)
-        taus = self.objective.timesteps(num_steps)
-        for tau, tau_next in zip(taus[:-1], taus[1:], strict=True):
-            t = torch.full((b, 1), tau, device=self.device)
-            if state.cache is not None:
-                out = self._run_dit(x, action, null, t, cache=state.cache)
-            else:
-                ctx = state.latents.shape[1]
-                t_all = torch.cat((self._context_times(b, ctx), t), dim=1)
-                out = self._run_dit(
-                    torch.cat((state.latents, x), 1),
-                    torch.cat((state.actions, action), 1),
-                    torch.cat((state.null, null), 1),
-                    t_all,
-                    frame_pos=torch.arange(state.position - ctx, state.position + 1, device=self.device),
-                )[:, -1:]
-            pred = self.objective.prediction_from(out, state.latents[:, -1:])
-            x = self.objective.sample_step(x, pred, tau, tau_next)
-        if state.cache is not None:
-            self._run_dit(x, action, null, self._context_times(b, 1), cache=state.cache, commit=True)
-        state.push(x, action, null, window=self.context_frames - 1)
+        shape = state.context.latents.shape[2:]
+        noise = frame_noise(state.generator, state.context.batch_size, shape).to(self.device)
+        window = self.context_frames - 1
+        x = denoise_frame(self.dit, self.objective, state.context, action[:, None], noise, window, num_steps)
         return self.decode_latents(x)[:, 0]
-
-    def _run_dit(self, x, actions, null, t, frame_pos=None, cache=None, commit=False):  # noqa: ANN001, ANN202
-        return self.dit(x, t, actions, action_null=null, frame_pos=frame_pos, cache=cache, commit=commit)
-
-    def _context_times(self, b: int, t: int) -> torch.Tensor:
-        return torch.full((b, t), self.objective.config.context_level, device=self.device)
 
     def _require_state(self) -> _RolloutState:
         if self._state is None:
@@ -379,21 +337,7 @@ def _check_position_stats(dit: DiTConfig, config: WorldModelConfig) -> None:
 
 @dataclass
 class _RolloutState:
-    """Per-rollout sampling state: noise generator, context window (for the uncached path) and KV cache."""
+    """Per-rollout sampling state: the noise generator and the context window (with its KV cache)."""
 
     generator: torch.Generator
-    latents: torch.Tensor  # [B, T_ctx, h, w, C] context window
-    actions: torch.Tensor  # [B, T_ctx, A] normalised actions into each context frame
-    null: torch.Tensor  # [B, T_ctx] unknown actions
-    position: int  # absolute index of the next frame
-    cache: Any = None
-
-    @property
-    def batch_size(self) -> int:
-        return self.latents.shape[0]
-
-    def push(self, latent: torch.Tensor, action: torch.Tensor, null: torch.Tensor, window: int) -> None:
-        self.latents = torch.cat((self.latents, latent), 1)[:, -window:]
-        self.actions = torch.cat((self.actions, action), 1)[:, -window:]
-        self.null = torch.cat((self.null, null), 1)[:, -window:]
-        self.position += 1
+    context: SamplingContext

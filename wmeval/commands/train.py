@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from wmeval.data.sources import camera_list, layout_from_config, load_data
-from wmeval.errors import WmevalError
+from wmeval.errors import ConfigError, WmevalError
 from wmeval.io import prepare_out_dir, write_json
 from wmeval.logs import attach_run_log
 from wmeval.metrics.open_loop import open_loop_psnr, open_loop_rollouts, open_loop_state_errors
@@ -31,7 +31,7 @@ from worldmodel.adapters import Adapter, build_adapter, load_adapter
 from worldmodel.data.clips import ClipSampler, ClipSpec
 from worldmodel.data.latent_cache import LatentCache, build_latent_cache
 from worldmodel.data.views import adapt_latents, channel_stats, concat_views
-from worldmodel.dit import DiT, DiTConfig
+from worldmodel.dit import DIT_SIZES, DiT, DiTConfig
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import WorldModelError
 from worldmodel.objectives import build_objective, objective_config
@@ -55,6 +55,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN001
     # bad clip settings fail before any encoding or training
     spec = ClipSpec(**OmegaConf.to_container(cfg.clips, resolve=True))
+    if cfg.dit.size not in DIT_SIZES:
+        raise ConfigError(f"dit.size={cfg.dit.size!r} is unknown: choose one of {', '.join(DIT_SIZES)}")
     out = _out_dir(cfg, dist)
     attach_run_log(out)  # also on resume, which reuses out= as it is
     tracker = (

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from wmeval.errors import WmevalError
-from wmeval.metrics.open_loop import to_model_frames
 from worldmodel.data.actions import step_action_dim, step_actions
+from worldmodel.data.frames import to_model_frames
 
 StateReader = Callable[[np.ndarray], np.ndarray]  # uint8 frames [N, H, W, 3] -> states [N, S]
 CoverageRule = Callable[[np.ndarray], np.ndarray]  # states [N, S] -> coverage [N] in [0, 1]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from worldmodel import WorldModel
 from worldmodel.data.actions import step_actions
+from worldmodel.data.frames import to_model_frames
 
 #: PSNR of identical images is infinite, so averages cap it: at the PSNR of a one-grey-level error at every
 #: pixel of a uint8 frame (20 log10 255 = 48.1 dB), below which frames are the same after quantisation. A higher
@@ -32,15 +33,6 @@ def psnr(
     with np.errstate(divide="ignore"):
         value = 10 * np.log10(1.0 / mse)
     return value if max_db is None else np.minimum(value, max_db)
-
-
-def to_model_frames(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """uint8 `[..., H, W, 3]` -> float `[..., 3, h, w]` in [0, 1] at the world model's resolution."""
-    lead = frames.shape[:-3]
-    x = torch.from_numpy(frames.reshape(-1, *frames.shape[-3:])).permute(0, 3, 1, 2).float() / 255.0
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-    return x.reshape(*lead, 3, *size)
 
 
 @torch.no_grad()

@@ -1,3 +1,6 @@
+"""`wmeval rank` end to end: policies ranked in the simulator and in world models, the report it writes, episode
+outcomes and policy sets. The ranking-fidelity statistics themselves are in test_ranking_fidelity.py."""
+
 import json
 
 import numpy as np
