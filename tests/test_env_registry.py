@@ -157,3 +157,40 @@ def test_ranking_a_registered_task_uses_its_env_judges_and_descriptions(toy: Tas
     imagined = result.imagined["copy"]["high"]
     np.testing.assert_allclose(imagined.coverage[:, -1], imagined.coverage[:, 0])  # read off the held frame
     assert "real by toy simulator; imagined by toy level reader" in result.blocks["copy"]["graded"]["judge"]
+
+
+# ---------------------------------------------------------------------------------- PushT asked by name
+
+
+def test_pushts_estimator_reads_frames_for_training_metrics_and_the_judge(tmp_path) -> None:
+    from wmeval.commands.train import _state_reader
+    from wmeval.envs import make_env
+    from wmeval.metrics.state import load_reader
+
+    frames = make_env("pusht", num_envs=2, max_episode_steps=5).reset(seed=[0, 1])
+    pixels, true = frames[0]["pixels"], frames[1]["state"]
+    reader = _state_reader("pusht")  # `wmeval train eval.state_reader=pusht`
+    states = reader(pixels)
+    assert states.shape == (2, 5)
+    assert np.linalg.norm(states[:, 2:4] - true[:, 2:4], axis=-1).max() < 30  # a real reading, not noise
+    with pytest.raises(ConfigError, match=r"^eval.state_reader='nope' is unknown: choose one of pusht$"):
+        _state_reader("nope")
+    predict, where = load_reader("pusht")  # `wmeval metrics` state block
+    assert where == get_task("pusht").shipped_estimator
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255.0
+    np.testing.assert_allclose(predict(images).numpy(), states, rtol=1e-5, atol=1e-4)
+    missing, why = load_reader("pusht", str(tmp_path / "none"))
+    assert missing is None and why.startswith("unavailable: ")
+
+
+def test_train_estimator_trains_the_named_tasks_estimator(tmp_path) -> None:
+    import json
+
+    from wmeval.cli import main
+
+    out = tmp_path / "estimator"
+    args = ["frames=8", "val_frames=4", "epochs=1", "batch_size=4", "threads=1", f"out={out}"]
+    assert main(["train-estimator", *args]) == 0
+    held_out = json.loads((out / "config.json").read_text())["metrics"]["held_out"]
+    assert held_out["frames"] == 4 and held_out["block_px"] > 0
+    assert get_task("pusht").estimator(str(out)).predict_state(torch.zeros(1, 3, 96, 96)).shape == (1, 5)
