@@ -15,6 +15,7 @@ from wmeval.cli import main
 from wmeval.data.lerobot_episodes import load_episodes
 from wmeval.envs import make_env
 from wmeval.envs.world_model_env import WorldModelEnv
+from wmeval.judges.frame import FrameJudge
 from wmeval.metrics.heldout import frame_actions
 from wmeval.metrics.open_loop import open_loop_rollouts
 from worldmodel import WorldModel
@@ -174,7 +175,8 @@ def test_the_imagined_env_feeds_each_frame_its_modes_action(mode, expected) -> N
     wm = RecordingWorldModel((32, 32), raw_action_dim=2, sim_steps_per_frame=2, action_mode=mode)
     wm.seen = []
     start = make_env("pusht", num_envs=1, max_episode_steps=10)
-    env = WorldModelEnv(wm, start, lambda px: np.zeros((len(px), 5)), lambda s: np.zeros(len(s)))
+    judge = FrameJudge(lambda px: np.zeros((len(px), 5)), lambda s: np.zeros(len(s)), "none")
+    env = WorldModelEnv(wm, start, judge)
     env.reset(seed=0)
     for i in range(4):
         env.step(np.array([[i, 10 * i]], np.float32))

@@ -1,121 +1,86 @@
-"""Judges: sim flag, state probe with a toy rule, trajectory probe on a toy separable dataset."""
+"""Judges: the outcome rules, the frame judge on toy readers, trajectory probe on a toy separable dataset."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from wmeval.judges import (
-    Episode,
-    Judge,
-    JudgeError,
-    SimFlagJudge,
-    StateProbeJudge,
-    StepJudge,
-    TrajectoryProbe,
-    grid_pool,
-    pool_time,
-)
-from wmeval.judges.trajectory_probe import pool_prefixes
+from wmeval.errors import ConfigError
+from wmeval.judges.base import JudgeError
+from wmeval.judges.frame import EVERY_FRAME, GATED, FrameJudge
+from wmeval.judges.outcomes import GRADED_COVERAGE, STRICT_COVERAGE, check_outcome, is_graded, is_success
+from wmeval.judges.trajectory_probe import TrajectoryProbe, grid_pool, pool_prefixes, pool_time
 
 
 def _frames(t: int = 4, brightness: int = 0) -> np.ndarray:
     return np.full((t, 8, 8, 3), brightness, dtype=np.uint8)
 
 
-# ---------------------------------------------------------------------------------- sim flag
+# ---------------------------------------------------------------------------------- outcome rules
 
 
-def test_sim_flag_outcomes():
-    eps = [
-        Episode(_frames(), success=np.array([0, 0, 1, 0]), coverage=np.array([0.1, 0.5, 0.96, 0.9])),
-        Episode(_frames(), success=np.zeros(4), coverage=np.array([0.1, 0.85, 0.8, 0.2])),
-        Episode(_frames(), success=np.zeros(4), coverage=np.array([0.0, 0.1, 0.79, 0.2])),
-    ]
-    assert SimFlagJudge("strict").score(eps).tolist() == [1.0, 0.0, 0.0]
-    assert SimFlagJudge("graded").score(eps).tolist() == [1.0, 1.0, 0.0]
-    assert SimFlagJudge("coverage").score(eps) == pytest.approx([0.96, 0.85, 0.79])
-    assert SimFlagJudge().step_scores(eps[0]) == pytest.approx([0.1, 0.5, 0.96, 0.9])
+def test_outcome_thresholds_are_gym_pushts_strict_bar_and_an_inclusive_graded_one():
+    assert is_success(np.array([STRICT_COVERAGE, 0.951])).tolist() == [False, True]  # strictly above
+    assert is_graded(np.array([0.79, GRADED_COVERAGE])).tolist() == [False, True]  # at the bar counts
+    assert check_outcome("graded") == "graded"
+    with pytest.raises(
+        ConfigError, match="outcome='lenient' is unknown: choose one of strict, graded, coverage"
+    ):
+        check_outcome("lenient")
 
 
-def test_sim_flag_reads_mappings_and_falls_back_to_coverage():
-    # no recorded flag: strict uses gym-pusht's rule, coverage > 0.95 (0.95 itself is not success)
-    eps = [{"frames": _frames(), "coverage": [0.2, 0.951]}, {"frames": _frames(), "coverage": [0.95]}]
-    assert SimFlagJudge("strict").score(eps).tolist() == [1.0, 0.0]
-    with pytest.raises(JudgeError, match="no recorded coverage"):
-        SimFlagJudge("graded").score([{"frames": _frames(), "success": [1]}])
+# ---------------------------------------------------------------------------------- frame judge
 
 
-def test_judges_satisfy_protocol():
-    assert isinstance(SimFlagJudge(), StepJudge)
-    assert isinstance(TrajectoryProbe(), Judge)
-    assert isinstance(StateProbeJudge(lambda f: f, lambda s: s), StepJudge)
+def _level(frames: np.ndarray) -> np.ndarray:
+    return frames[:, 0, 0, 0] / 255.0
 
 
-# ---------------------------------------------------------------------------------- state probe
+def _toy_judge(**kwargs) -> FrameJudge:
+    """'State' [level, 2 * level]; coverage is the level; the spread grows with brightness."""
+    return FrameJudge(
+        state_reader=lambda f: np.stack([_level(f), 2 * _level(f)], axis=1),
+        coverage_rule=lambda s: s[:, 0],
+        description="toy probe",
+        spread_reader=lambda f: 100 * _level(f),
+        **kwargs,
+    )
 
 
-def _toy_estimator(frames: np.ndarray) -> np.ndarray:
-    """Reads 'block x' from the frame's mean brightness; other state dims are zero."""
-    states = np.zeros((frames.shape[0], 5))
-    states[:, 2] = frames.reshape(frames.shape[0], -1).mean(axis=1) / 255.0
-    return states
+def _levels(*levels: float) -> np.ndarray:
+    return np.stack([np.full((8, 8, 3), round(v * 255), np.uint8) for v in levels])
 
 
-def _toy_rule(states: np.ndarray) -> np.ndarray:
-    """Coverage = block x."""
-    return states[:, 2]
+def test_the_frame_judge_reads_state_then_coverage_then_success():
+    reading = _toy_judge().read(_levels(0.2, 0.98, 0.9))
+    assert reading.states[:, 1] == pytest.approx([0.4, 1.96, 1.8], abs=0.01)
+    assert reading.coverage == pytest.approx([0.2, 0.98, 0.9], abs=0.01)
+    assert reading.readable.all()  # no gate: every frame is read, even with a spread reader
+    assert _toy_judge().success(reading.coverage).tolist() == [False, True, False]
+    assert _toy_judge().describe() == "toy probe" + EVERY_FRAME
 
 
-def _episode_with_coverage(cov: list[float], states: np.ndarray | None = None) -> Episode:
-    frames = np.stack([np.full((8, 8, 3), round(c * 255), dtype=np.uint8) for c in cov])
-    return Episode(frames, states=states)
+def test_a_gated_frame_judge_keeps_each_episodes_last_coverage_on_unreadable_frames():
+    judge = _toy_judge().gated(50.0)
+    assert judge.describe() == "toy probe" + GATED
+    reading = judge.read(_levels(0.3, 0.99), last_coverage=np.array([0.1, 0.25]))
+    assert reading.readable.tolist() == [True, False]
+    assert reading.coverage == pytest.approx([0.3, 0.25], abs=0.01)  # the dissolved frame does not count
+    assert reading.states[1, 0] == pytest.approx(0.99, abs=0.01)  # its raw reading is kept
+    # start frames (no last coverage) are real: judged whatever their spread
+    assert judge.read(_levels(0.99)).readable.tolist() == [True]
+    assert judge.gated(None).describe() == "toy probe" + EVERY_FRAME
 
 
-def test_state_probe_strict_and_graded_on_toy_rule():
-    eps = [
-        _episode_with_coverage([0.1, 0.5, 0.98, 0.6]),  # strict and graded
-        _episode_with_coverage([0.2, 0.85, 0.3]),  # graded only
-        _episode_with_coverage([0.1, 0.2, 0.7]),  # neither
-    ]
-    judge = StateProbeJudge(_toy_estimator, _toy_rule)
-    assert judge.score(eps).tolist() == [1.0, 0.0, 0.0]
-    assert StateProbeJudge(_toy_estimator, _toy_rule, outcome="graded").score(eps).tolist() == [1.0, 1.0, 0.0]
-    report = judge.evaluate(eps)
-    assert report["strict"] == [1.0, 0.0, 0.0]
-    assert report["graded"] == [1.0, 1.0, 0.0]
-    assert report["strict_rate"] == pytest.approx(1 / 3)
-    assert report["graded_rate"] == pytest.approx(2 / 3)
-    assert report["mean_max_coverage"] == pytest.approx((0.98 + 0.85 + 0.7) / 3, abs=0.01)
-    assert report["state_mae"] is None
-    assert judge.step_scores(eps[1]) == pytest.approx([0.2, 0.85, 0.3], abs=0.01)
-
-
-def test_state_probe_reports_estimator_error_with_wrapped_angle():
-    true = np.zeros((2, 5))
-    true[:, 2] = [0.2, 0.4]
-    true[:, 4] = [np.pi - 0.05, 0.0]
-    ep = _episode_with_coverage([0.2, 0.4], states=true)
-    # the estimator always says theta = -pi + 0.05: 0.1 rad from pi - 0.05 (across the wrap), pi - 0.05 from 0
-    judge = StateProbeJudge(lambda f: _toy_estimator(f) + np.array([0, 0, 0, 0, -np.pi + 0.05]), _toy_rule)
-    mae = judge.evaluate([ep])["state_mae"]
-    assert mae["block_x"] == pytest.approx(0.0, abs=0.01)
-    assert mae["agent_x"] == 0.0
-    assert mae["block_theta"] == pytest.approx((0.1 + (np.pi - 0.05)) / 2)
-
-
-def test_state_probe_rejects_bad_callables():
-    ep = _episode_with_coverage([0.1, 0.2])
-    with pytest.raises(JudgeError, match="expected \\(2, 5\\)"):
-        StateProbeJudge(lambda f: np.zeros((2, 3)), _toy_rule).score([ep])
-    with pytest.raises(JudgeError, match="one coverage per step"):
-        StateProbeJudge(_toy_estimator, lambda s: s[:1, 2]).score([ep])
-    with pytest.raises(JudgeError, match=r"\[0, 1\]"):
-        StateProbeJudge(_toy_estimator, lambda s: s[:, 2] + 2).score([ep])
-    with pytest.raises(JudgeError, match="uint8"):
-        StateProbeJudge(_toy_estimator, _toy_rule).score([Episode(np.zeros((2, 8, 8, 3)))])
-    with pytest.raises(JudgeError, match="outcome"):
-        StateProbeJudge(_toy_estimator, _toy_rule, outcome="lenient")
+def test_the_frame_judge_refuses_readers_of_the_wrong_shape():
+    with pytest.raises(JudgeError, match="spread_reader"):
+        FrameJudge(lambda f: f, lambda s: s, "x", max_spread=1.0)
+    with pytest.raises(JudgeError, match="one row each"):
+        FrameJudge(lambda f: np.zeros(3), lambda s: s, "x").read(_levels(0.1, 0.2))
+    with pytest.raises(JudgeError, match="one each"):
+        FrameJudge(lambda f: np.zeros((2, 5)), lambda s: s[:1, 0], "x").read(_levels(0.1, 0.2))
+    with pytest.raises(JudgeError, match="no spread reader"):
+        FrameJudge(lambda f: f, lambda s: s, "x").spreads(_levels(0.1))
 
 
 # ---------------------------------------------------------------------------------- trajectory probe
@@ -170,12 +135,12 @@ def test_trajectory_probe_as_judge():
         return np.concatenate([b, np.ones_like(b)], axis=1)
 
     ramps = [np.linspace(0, 1, 6), np.linspace(0, 0.1, 6)] * 10
-    eps = [Episode(np.stack([np.full((4, 4, 3), round(v * 255), np.uint8) for v in r])) for r in ramps]
+    eps = [{"frames": np.stack([np.full((4, 4, 3), round(v * 255), np.uint8) for v in r])} for r in ramps]
     labels = np.array([1, 0] * 10)
-    probe = TrajectoryProbe(featurize).fit([featurize(e.frames) for e in eps], labels)
+    probe = TrajectoryProbe(featurize).fit([featurize(e["frames"]) for e in eps], labels)
     scores = probe.score(eps[:2])
     assert scores[0] > 0.5 > scores[1]
-    assert TrajectoryProbe(featurize, hard=True).fit([featurize(e.frames) for e in eps], labels).score(
+    assert TrajectoryProbe(featurize, hard=True).fit([featurize(e["frames"]) for e in eps], labels).score(
         eps[:2]
     ).tolist() == [1.0, 0.0]
     steps = probe.step_scores(eps[0])
@@ -192,7 +157,7 @@ def test_trajectory_probe_errors(tmp_path):
     with pytest.raises(JudgeError, match="features per frame"):
         probe.predict_proba([np.zeros((3, 4))])
     with pytest.raises(JudgeError, match="no featurizer"):
-        probe.score([Episode(_frames())])
+        probe.score([{"frames": _frames()}])
     with pytest.raises(JudgeError, match="does not exist"):
         TrajectoryProbe.load(tmp_path / "missing.safetensors")
 
@@ -239,7 +204,6 @@ def test_the_gated_imagined_judge_keeps_the_last_readable_coverage():
 
     from wmeval.envs import make_env
     from wmeval.envs.world_model_env import WorldModelEnv
-    from wmeval.errors import WmevalError
     from worldmodel.baselines import CopyLastFrameWorldModel
 
     class ScriptedWorldModel(CopyLastFrameWorldModel):
@@ -248,20 +212,17 @@ def test_the_gated_imagined_judge_keeps_the_last_readable_coverage():
         def step(self, actions: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
             return torch.full((len(actions), 3, *self.image_size), next(self.levels))
 
-    def read_level(frames: np.ndarray) -> np.ndarray:
-        return frames[:, 0, 0, 0] / 255.0
-
     def env(max_spread: float | None) -> WorldModelEnv:
         world_model = ScriptedWorldModel((16, 16), raw_action_dim=2)
         world_model.levels = iter([0.2, 0.99, 0.3, 0.99])
-        return WorldModelEnv(
-            world_model,
-            make_env("pusht", num_envs=1, max_episode_steps=10),
-            lambda px: np.repeat(read_level(px)[:, None], 5, axis=1),  # "states" whose coverage is the level
+        judge = FrameJudge(
+            lambda px: np.repeat(_level(px)[:, None], 5, axis=1),  # "states" whose coverage is the level
             lambda states: states[:, 0],
-            spread_reader=lambda px: 100 * read_level(px),  # brighter = less readable
-            max_spread=max_spread,
+            "scripted",
+            spread_reader=lambda px: 100 * _level(px),  # brighter = less readable
         )
+        start = make_env("pusht", num_envs=1, max_episode_steps=10)
+        return WorldModelEnv(world_model, start, judge.gated(max_spread), state_keys={"agent_pos": (1, 3)})
 
     gated, ungated = env(max_spread=50.0), env(max_spread=None)
     gated.reset(seed=0)
@@ -270,15 +231,8 @@ def test_the_gated_imagined_judge_keeps_the_last_readable_coverage():
     seen = {"gated": [], "ungated": []}
     for _ in range(4):
         for name, e in (("gated", gated), ("ungated", ungated)):
-            _, reward, terminated, _, info = e.step(action)
+            obs, reward, terminated, _, info = e.step(action)
             seen[name].append((round(float(reward[0]), 2), bool(terminated[0]), bool(info["readable"][0])))
     assert seen["ungated"] == [(0.2, False, True), (0.99, True, True), (0.3, False, True), (0.99, True, True)]
     assert seen["gated"] == [(0.2, False, True), (0.2, False, False), (0.3, False, True), (0.3, False, False)]
-    with pytest.raises(WmevalError, match="spread_reader"):
-        WorldModelEnv(
-            ScriptedWorldModel((16, 16), raw_action_dim=2),
-            make_env("pusht", num_envs=1, max_episode_steps=10),
-            read_level,
-            read_level,
-            max_spread=1.0,
-        )
+    assert obs["agent_pos"][0] == pytest.approx([0.99, 0.99], abs=0.01)  # the state keys read off the frame

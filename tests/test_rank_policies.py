@@ -8,7 +8,8 @@ import pytest
 
 from tests.wm_fixtures import pusht_shaped_world_model
 from wmeval.cli import main
-from wmeval.rank import episode_outcomes, every_frame_read
+from wmeval.judges.frame import FrameJudge
+from wmeval.judges.outcomes import episode_outcomes
 from wmeval.rollout import Rollouts
 
 SCHEMA_RANKING = {"policies", "pearson", "spearman", "kendall", "mmrv", "pairwise_accuracy", "ci95", "judge"}
@@ -129,7 +130,7 @@ def test_every_frame_read_rescores_the_raw_estimates_the_gate_skipped():
         seeds=np.arange(1),
         states=states,
     )
-    naive = every_frame_read(r, lambda s: s[:, 0])
+    naive = FrameJudge(lambda f: f, lambda s: s[:, 0], "toy").read_every_frame(r)
     assert naive.coverage.tolist() == [[0.1, 0.2, 0.99]] and naive.success.tolist() == [True]
     assert r.coverage.max() == pytest.approx(0.2)  # the gated rollouts are left as they were
 

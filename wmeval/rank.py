@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from wmeval.envs import make_env
-from wmeval.envs.imagined import imagined_coverage_rule, make_imagined_env, make_judge_spread
+from wmeval.envs.imagined import make_imagined_env
+from wmeval.envs.registry import get_task
 from wmeval.errors import ConfigError
-from wmeval.judges.base import GRADED_COVERAGE, OUTCOMES, STRICT_COVERAGE
+from wmeval.judges.frame import FrameJudge
+from wmeval.judges.outcomes import OUTCOMES, episode_outcomes
 from wmeval.judges.readability import READABLE_QUANTILE, judge_readability, real_spreads
 from wmeval.metrics.ranking import ranking_fidelity
 from wmeval.rollout import Rollouts, rollout
@@ -23,18 +24,6 @@ from wmeval.sharding import Sharding, map_units
 from worldmodel import WorldModel
 from worldmodel.baselines import CopyLastFrameWorldModel
 from worldmodel.hub import looks_like_hub_id, split_revision
-
-#: Which judge scores each world for each outcome; the report names it beside every number.
-JUDGES = {
-    "real": "simulator (gym-pusht coverage / is_success)",
-    "imagined": "state probe (CNN state estimator on generated frames + gym-pusht coverage rule)",
-    "every_frame": ", read on every generated frame",
-    "gate": (
-        ", frames the estimator cannot read as sharply as real ones SKIPPED (readable_only=true, a diagnostic: "
-        "they keep the last readable coverage)"
-    ),
-}
-
 
 #: The fidelity statistics every comparison reports.
 FIDELITY_KEYS = ("pearson", "spearman", "kendall", "mmrv")
@@ -50,43 +39,21 @@ class RankResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     fps: int = 10  # the real env's control rate, which saved rollouts keep
     readability: dict[str, Any] | None = None  # share of each world's frames the judge can read
-    judge: str = (
-        JUDGES["imagined"] + JUDGES["every_frame"]
-    )  # how the imagined worlds were judged (says so when frames were skipped)
+    judge: str = ""  # how the imagined worlds were judged (says so when frames were skipped)
+    real_judge: str = ""  # how the real world was judged
     sharding: dict[str, Any] = field(default_factory=dict)  # how the units were spread over processes
 
 
-def episode_outcomes(rollouts: Rollouts, outcome: str) -> np.ndarray:
-    """Per-episode outcome in [0, 1]: strict success, graded (max coverage >= 0.8) or max coverage."""
-    if outcome == "strict":
-        return rollouts.success.astype(float)
-    if outcome == "graded":
-        return (rollouts.max_coverage() >= GRADED_COVERAGE).astype(float)
-    if outcome == "coverage":
-        return np.clip(rollouts.max_coverage(), 0.0, 1.0)
-    raise ConfigError(f"outcome={outcome!r} is unknown: choose one of {', '.join(OUTCOMES)}")
-
-
-def every_frame_read(rollouts: Rollouts, rule: Any) -> Rollouts:
-    """The same rollouts as the judge would score them reading every frame, unreadable ones included.
-
-    Imagined rollouts keep the estimator's raw reading of each frame (`states`), so this costs no rollout;
-    an episode a false success on an unreadable frame would have ended early still runs its full length.
-    """
-    n, t, dim = rollouts.states.shape
-    coverage = np.asarray(rule(rollouts.states.reshape(n * t, dim)), dtype=float).reshape(n, t)
-    coverage[:, 0] = rollouts.coverage[:, 0]
-    return replace(rollouts, coverage=coverage, success=coverage.max(axis=1) > STRICT_COVERAGE)
-
-
-def _every_frame_read_fidelity(result: RankResult, rule: Any) -> dict[str, dict[str, dict[str, float]]]:
+def _every_frame_read_fidelity(
+    result: RankResult, judge: FrameJudge
+) -> dict[str, dict[str, dict[str, float]]]:
     """What the ranking owes to skipping unreadable frames: fidelity of the same rollouts, every frame read."""
     blocks: dict[str, dict[str, dict[str, float]]] = {}
     for wm_name, by_policy in result.imagined.items():
         blocks[wm_name] = {}
         for outcome in OUTCOMES:
             real = {p: episode_outcomes(r, outcome) for p, r in result.real.items()}
-            naive = {p: episode_outcomes(every_frame_read(r, rule), outcome) for p, r in by_policy.items()}
+            naive = {p: episode_outcomes(judge.read_every_frame(r), outcome) for p, r in by_policy.items()}
             block = ranking_fidelity(naive, real, n_boot=0)
             blocks[wm_name][outcome] = {k: block[k] for k in FIDELITY_KEYS}
     return blocks
@@ -103,7 +70,7 @@ def fidelity_blocks(
             real = {p: episode_outcomes(result.real[p], outcome) for p in names}
             imagined = {p: episode_outcomes(by_policy[p], outcome) for p in names}
             block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
-            block["judge"] = f"{outcome}: real by {JUDGES['real']}; imagined by {result.judge}"
+            block["judge"] = f"{outcome}: real by {result.real_judge}; imagined by {result.judge}"
             blocks[wm_name][outcome] = block
     return blocks
 
@@ -152,7 +119,7 @@ def _roll_unit(unit: _Unit) -> Rollouts:
     same noise in each world and a unit's numbers do not depend on which process rolled it or after what."""
     policy = copy.deepcopy(unit.policy)
     if unit.world_model is None:
-        env = make_env(unit.env, num_envs=unit.batch, max_episode_steps=unit.max_steps)
+        env = get_task(unit.env).make_env(unit.batch, max_episode_steps=unit.max_steps)
         label = unit.policy_name
     else:
         env = make_imagined_env(
@@ -201,7 +168,7 @@ def rank_policies(
     which a world model produces frames), so imagined and real numbers come from the same protocol.
     The imagined judge reads every generated frame. Where the env has a spread reader, the share of frames it
     reads as sharply as real ones is reported beside (a diagnostic); `readable_only` instead skips the
-    less readable frames (`WorldModelEnv(max_spread=...)`), which the judge string and the report flag.
+    less readable frames (`FrameJudge.gated`), which the judge string and the report flag.
     `sharding` spreads the (policy, world) units over local processes or torchrun ranks (`wmeval.sharding`):
     each unit seeds itself, so the numbers do not depend on the split.
     """
@@ -212,7 +179,7 @@ def rank_policies(
         )
     obs_every = cadences.pop()
     sharding = sharding or Sharding()
-    local = sharding.world_size == 1 and sharding.workers == 1
+    task = get_task(env)
     unit = partial(
         _Unit,
         env=env,
@@ -222,10 +189,10 @@ def rank_policies(
         seed=seed,
         batch=min(num_envs, episodes),
         num_steps=num_steps,
-        progress=progress and local,
+        progress=progress and sharding.world_size == 1 and sharding.workers == 1,
     )
-    result = RankResult(real={}, imagined={name: {} for name in world_models})
-    probe = make_env(env, num_envs=1, max_episode_steps=max_steps)
+    result = RankResult(real={}, imagined={name: {} for name in world_models}, real_judge=task.real_judge)
+    probe = task.make_env(1, max_episode_steps=max_steps)
     result.fps = int(probe.metadata.get("render_fps", result.fps))  # the control rate saved rollouts keep
     probe.close()
 
@@ -235,14 +202,13 @@ def rank_policies(
         unit(policy_name=n, policy=policies[n], world_name="real", world_model=None, max_spread=None)
         for n in names
     ]
-    result.real = dict(
-        zip(names, map_units(_roll_unit, real_units, sharding, desc="real", progress=progress), strict=True)
-    )
-    spread = make_judge_spread(env)
+    real = map_units(_roll_unit, real_units, sharding, desc="real", progress=progress)
+    result.real = dict(zip(names, real, strict=True))
+    judge = task.judge()
+    spread = judge.spread_reader
     real_spread = None if spread is None else real_spreads(result.real, spread, obs_every)
-    max_spread = None
     if real_spread is not None and readable_only:
-        max_spread = float(np.quantile(real_spread, READABLE_QUANTILE))
+        judge = judge.gated(float(np.quantile(real_spread, READABLE_QUANTILE)))
     result.timings_s["real"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -253,7 +219,7 @@ def rank_policies(
             policy=policies[n],
             world_name=w,
             world_model=world_models[w],
-            max_spread=max_spread,
+            max_spread=judge.max_spread,  # units rebuild the judge: a reader holding a network may not pickle
         )
         for w, n in worlds
     ]
@@ -263,13 +229,12 @@ def rank_policies(
     result.timings_s["imagined"] = time.perf_counter() - started
     result.sharding = sharding.describe(len(real_units) + len(imagined_units))
 
+    gated = judge.max_spread is not None
     if real_spread is not None:
         result.readability = judge_readability(real_spread, result.imagined, spread, obs_every)
-        result.readability["gated"] = max_spread is not None
-    result.judge = JUDGES["imagined"] + (JUDGES["gate"] if max_spread is not None else JUDGES["every_frame"])
+        result.readability["gated"] = gated
+    result.judge = judge.describe()
     result.blocks = fidelity_blocks(result, list(policies), n_boot=n_boot, seed=seed)
-    if max_spread is not None:
-        result.readability["every_frame_read"] = _every_frame_read_fidelity(
-            result, imagined_coverage_rule(env)
-        )
+    if gated:
+        result.readability["every_frame_read"] = _every_frame_read_fidelity(result, judge)
     return result

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from wmeval.errors import WmevalError
+from wmeval.judges.outcomes import episode_outcomes
 
 
 @dataclass
@@ -72,12 +73,13 @@ class Rollouts:
 
     def summary(self) -> dict[str, Any]:
         maxcov = self.max_coverage()
+        graded = episode_outcomes(self, "graded")  # the key below names judges.outcomes.GRADED_COVERAGE
         return {
             "policy": self.policy_name,
             "episodes": self.num_episodes,
             "success_rate": self.success_rate(),
             "max_coverage_mean": float(maxcov.mean()) if self.num_episodes else float("nan"),
-            "max_coverage_ge_0.8": float((maxcov >= 0.8).mean()) if self.num_episodes else float("nan"),
+            "max_coverage_ge_0.8": float(graded.mean()) if self.num_episodes else float("nan"),
             "mean_length": float(self.lengths.mean()) if self.num_episodes else float("nan"),
         }
 

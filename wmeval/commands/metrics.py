@@ -172,14 +172,14 @@ def _pck(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[st
 
 
 def _state(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
-    from wmeval.metrics.state import load_pusht_reader, state_errors
+    from wmeval.metrics.state import load_reader, state_errors
 
     k, span = wm.config.sim_steps_per_frame, data.context + data.horizon
     if any(ep.get("states") is None or ep["states"].shape[-1] != 5 for ep in data.heldout):
         return {
             "values": "unavailable: the dataset has no PushT state [agent x, y, block x, y, theta] per step"
         }
-    reader, where = load_pusht_reader(cfg.state.estimator)
+    reader, where = load_reader(str(cfg.state.env), cfg.state.estimator)
     if reader is None:
         return {"values": where}
     states = np.stack([ep["states"][: span * k : k] for ep in data.heldout]).astype(np.float64)

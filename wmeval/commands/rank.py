@@ -13,9 +13,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from wmeval.envs.registry import POLICY_SETS, get_task
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, write_text
-from wmeval.judges.base import OUTCOMES
+from wmeval.judges.outcomes import check_outcome
 from wmeval.metrics.precision import sized_run
 from wmeval.provenance import in_training_data, training_data
 from wmeval.rank import load_world_model, rank_policies
@@ -28,20 +29,16 @@ from worldmodel.training.distributed import on_main
 log = logging.getLogger(__name__)
 
 
-#: Named sets of policies: `policies.registry.<set>_members(env)` lists each.
-POLICY_SETS = ("family", "heldout")
-
-
 def resolve_policy_sets(env: str, policies: Any) -> dict[str, list[str]]:
-    """`family` / `heldout` -> that set's members, image-based (a world model gives pixels, not sim state);
-    any other names form the set `listed`. A string is one entry; a list may mix sets and names."""
-    import policies.registry as registry
-
+    """A policy set the env's task names (`family`, `heldout`) -> its members, image-based (a world model gives
+    pixels, not sim state); any other names form the set `listed`. A string is one entry; a list may mix sets
+    and names."""
+    task = get_task(env)
     entries = [policies] if isinstance(policies, str) else [str(p) for p in policies]
     sets: dict[str, list[str]] = {}
     for entry in entries:
         if entry in POLICY_SETS:
-            sets[entry] = [f"{n}@image" for n in getattr(registry, f"{entry}_members")(env)]
+            sets[entry] = [f"{n}@image" for n in task.policy_set(entry)]
         else:
             sets.setdefault("listed", []).append(entry)
     names = [n for group in sets.values() for n in group]
@@ -72,8 +69,7 @@ def resolve_world_models(specs: list[str], baseline: bool, device: str) -> dict[
 
 def validate(cfg: DictConfig) -> None:
     """Checks shared by `rank` and `demo`, before any work starts."""
-    if cfg.outcome not in OUTCOMES:
-        raise ConfigError(f"outcome={cfg.outcome!r} is unknown: choose one of {', '.join(OUTCOMES)}")
+    check_outcome(cfg.outcome)
     if cfg.rerun not in ("save", "spawn", "serve", "off"):
         raise ConfigError(f"rerun={cfg.rerun!r} is unknown: choose save, spawn, serve or off")
     if cfg.episodes != "auto" and (not isinstance(cfg.episodes, int) or cfg.episodes < 2):

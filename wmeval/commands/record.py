@@ -21,14 +21,15 @@ SEED_STRIDE = 1_000_000  # env seeds of member m, episode i: seed * SEED_STRIDE 
 
 
 def resolve_policies(env: str, policy: str, variant: str) -> list[str]:
-    """`family` / `heldout` -> every member of that set (with `@image` when variant=image); `play` ->
-    `<env>/play`; otherwise the single name."""
-    from policies.registry import family_members, heldout_members
+    """A policy set of the env's task (`family`, `heldout`) -> every member of that set (with `@image` when
+    variant=image); `play` -> `<env>/play`; otherwise the single name."""
+    from wmeval.envs.registry import POLICY_SETS, get_task
 
     if variant not in ("state", "image"):
         raise ConfigError(f"variant={variant!r} is unknown: choose state (privileged) or image")
-    if policy in ("family", "heldout"):
-        names = family_members(env) if policy == "family" else heldout_members(env)
+    task = get_task(env)
+    if policy in POLICY_SETS:
+        names = task.policy_set(policy)
         return [f"{n}@image" for n in names] if variant == "image" else names
     if policy == "play":
         return [f"{env}/play" + ("@image" if variant == "image" else "")]
@@ -63,7 +64,8 @@ def _variant(name: str) -> str:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     from policies.registry import make_policy
-    from wmeval.envs import KNOWN_ENVS, make_env
+    from wmeval.envs import make_env
+    from wmeval.envs.registry import get_task
     from wmeval.rollout import rollout
 
     episodes, max_steps, num_envs = int(cfg.episodes), int(cfg.max_steps), int(cfg.num_envs)
@@ -75,8 +77,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"num_envs={cfg.num_envs} must be positive")
     if cfg.storage not in ("image", "video"):
         raise ConfigError(f"storage={cfg.storage!r} is unknown: choose image (lossless PNG) or video")
-    if str(cfg.env) not in KNOWN_ENVS:
-        raise ConfigError(f"env={cfg.env!r} is unknown: choose one of {', '.join(KNOWN_ENVS)}")
+    get_task(str(cfg.env))
     out = check_out(cfg.out, bool(cfg.overwrite))
     names = resolve_policies(str(cfg.env), str(cfg.policy), str(cfg.variant))
     env = make_env(str(cfg.env), min(num_envs, episodes), max_episode_steps=max_steps)

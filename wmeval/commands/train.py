@@ -206,15 +206,12 @@ def split_episodes(episodes: list[dict], heldout: int, seed: int) -> tuple[list[
 
 
 def _state_reader(name: str | None):  # noqa: ANN202
-    """Held-out pose errors need a task's state reader (frames -> state); `pusht` is the one shipped."""
+    """Held-out pose errors need a task's state reader (frames -> state): its frame judge's."""
     if name is None:
         return None
-    if name != "pusht":
-        raise WmevalError(f"eval.state_reader={name!r} is unknown: use pusht or null")
-    from policies.pusht.state_estimator import load_default_estimator
-    from wmeval.envs.imagined import pusht_state_reader
+    from wmeval.envs.registry import get_task
 
-    return pusht_state_reader(load_default_estimator())
+    return get_task(name, key="eval.state_reader").judge().state_reader
 
 
 def _out_dir(cfg: DictConfig, dist) -> Path:  # noqa: ANN001

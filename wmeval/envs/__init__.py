@@ -1,4 +1,5 @@
-"""Real environments as gymnasium vector envs with LeRobot observation keys."""
+"""Real environments as gymnasium vector envs with LeRobot observation keys; each task declared in its own
+module and named in `wmeval.envs.registry`."""
 
 from __future__ import annotations
 
@@ -6,15 +7,10 @@ from typing import Any
 
 import gymnasium as gym
 
-from wmeval.errors import ConfigError
-
-KNOWN_ENVS = ("pusht",)
+from wmeval.envs.registry import get_task
 
 
 def make_env(name: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:
-    """Vector env by name (`pusht`); unknown names are a one-line error listing the known ones."""
-    if name == "pusht":
-        from wmeval.envs.pusht import make_pusht_env
-
-        return make_pusht_env(num_envs, **kwargs)
-    raise ConfigError(f"env={name!r} is unknown: choose one of {', '.join(KNOWN_ENVS)}")
+    """The real vector env of the task registered as `name`; unknown names are a one-line error listing the
+    known ones."""
+    return get_task(name).make_env(num_envs, **kwargs)

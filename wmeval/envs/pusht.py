@@ -1,22 +1,35 @@
-"""PushT as a gymnasium vector env with LeRobot observation keys, plus the task's own success rule.
+"""The PushT task: a gymnasium vector env with LeRobot observation keys, its success rule and its `TASK`.
 
 The wrapper adds `environment_state` = [agent x, agent y, block x, block y, block theta] to every observation
 (LeRobot's `preprocess_observation` maps it to `observation.environment_state`, which privileged policies read)
 and the same vector plus `coverage` to every info, so the rollout loop never reaches into the simulator.
 Coverage and success reuse gym_pusht's own geometry (`add_tee`, `get_goal_pose_body`, `pymunk_to_shapely`) so
-that judges applying "the task's success rule to an estimated state" use exactly the simulator's rule.
+that the frame judge applying "the task's success rule to an estimated state" uses exactly the simulator's
+rule. `TASK` declares it all to `wmeval.envs.registry`.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+
+from policies.pusht.state_estimator import (
+    ASSET_DIR,
+    PushTStateEstimator,
+    estimator_errors,
+    load_default_estimator,
+    train_state_estimator,
+)
+from policies.registry import family_members, heldout_members
+from wmeval.envs.registry import Task
+from wmeval.judges.frame import FrameJudge, batched_reader
+from wmeval.judges.outcomes import is_success
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen; no display needed
 
@@ -24,9 +37,10 @@ ENV_ID = "gym_pusht/PushT-v0"
 FPS = 10
 MAX_EPISODE_STEPS = 300
 IMAGE_SIZE = 96
-SUCCESS_THRESHOLD = 0.95  # gym_pusht: success when coverage > 0.95
 GOAL_POSE = np.array([256.0, 256.0, np.pi / 4])
 STATE_NAMES = ["agent_x", "agent_y", "block_x", "block_y", "block_theta"]
+REAL_JUDGE = "simulator (gym-pusht coverage / is_success)"
+IMAGINED_JUDGE = "state probe (CNN state estimator on generated frames + gym-pusht coverage rule)"
 
 
 def _import_gym_pusht() -> Any:
@@ -146,11 +160,54 @@ def pusht_coverage(block_pose: np.ndarray) -> np.ndarray | float:
 
 
 def pusht_success(block_pose: np.ndarray) -> np.ndarray | bool:
-    """The task's success rule (coverage > 0.95) applied to a block pose, e.g. one estimated from a frame."""
+    """The task's success rule (`is_success` of its coverage) applied to a block pose, e.g. one estimated from
+    a frame."""
     cov = pusht_coverage(block_pose)
-    return bool(cov > SUCCESS_THRESHOLD) if np.ndim(cov) == 0 else np.asarray(cov) > SUCCESS_THRESHOLD
+    return bool(is_success(cov)) if np.ndim(cov) == 0 else is_success(cov)
 
 
 def state_success(state: np.ndarray) -> np.ndarray | bool:
     """Success rule on a full state vector [..., 5] (agent x, y, block x, y, theta)."""
     return pusht_success(np.asarray(state)[..., 2:5])
+
+
+def load_estimator(directory: str | None = None) -> Any:
+    """The PushT state estimator in `directory`, or the shipped one (loaded once per process)."""
+    return PushTStateEstimator.from_pretrained(directory) if directory else load_default_estimator()
+
+
+def frame_judge(estimator: Any) -> FrameJudge:
+    """Imagined PushT frames -> estimated state -> gym-pusht's coverage of the goal; the estimator's keypoint
+    spread says how sharply it reads each frame."""
+    return FrameJudge(
+        state_reader=batched_reader(estimator.predict_state),
+        coverage_rule=lambda states: np.asarray(pusht_coverage(states[:, 2:5])),
+        description=IMAGINED_JUDGE,
+        spread_reader=batched_reader(lambda x: estimator.keypoint_spread(x).amax(-1)),
+    )
+
+
+def train_estimator(
+    frames: int, val_frames: int, *, epochs: int, batch_size: int, lr: float, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """A state estimator trained on `frames` simulator-rendered random states, and its errors on `val_frames`
+    others."""
+    from wmeval.envs.pusht_frames import random_state_frames  # it renders with this module's env
+
+    train = random_state_frames(frames, seed=seed, progress=True)
+    val = random_state_frames(val_frames, seed=seed + 1_000_003)
+    model = train_state_estimator(*train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    return model, estimator_errors(model, *val)
+
+
+TASK = Task(
+    name="pusht",
+    make_env=make_pusht_env,
+    real_judge=REAL_JUDGE,
+    state_keys={"agent_pos": (0, 2)},
+    policy_sets={"family": partial(family_members, "pusht"), "heldout": partial(heldout_members, "pusht")},
+    load_estimator=load_estimator,
+    shipped_estimator=str(ASSET_DIR),
+    frame_judge=frame_judge,
+    train_estimator=train_estimator,
+)

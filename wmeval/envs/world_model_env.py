@@ -3,16 +3,14 @@
 Start states come from the real env itself (reset with the same seeds), so imagined and real rollouts start
 from identical states. The world model advances one frame per `sim_steps_per_frame` actions (made into one
 world-model action by its `action_mode`: concatenated, or the first one sampled); between frames the env holds
-the last observation, which matches the rollout loop's `obs_every` protocol. Low-dimensional
-observations (PushT's `agent_pos`) and success come from a state reader applied to the generated frames: the
-task's own success rule on estimated state. With `max_spread`, a frame the reader cannot read (its spread above
-the limit, see `wmeval.judges.readability`) leaves the judged coverage where the last readable frame put it:
-success is read only from frames as readable as real ones, never from a dissolved block's centre of mass.
+the last observation, which matches the rollout loop's `obs_every` protocol. What a real env reads off its
+simulator comes from one judge (`wmeval.judges.frame.FrameJudge`) applied to the generated frames: estimated
+state, coverage and success, as DIAMOND's env takes its reward/end model. `state_keys` copy slices of the
+estimated state into low-dimensional observations (PushT's `agent_pos`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -21,12 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from wmeval.errors import WmevalError
+from wmeval.judges.frame import FrameJudge
 from worldmodel.data.actions import step_action_dim, step_actions
 from worldmodel.data.frames import to_model_frames
-
-StateReader = Callable[[np.ndarray], np.ndarray]  # uint8 frames [N, H, W, 3] -> states [N, S]
-CoverageRule = Callable[[np.ndarray], np.ndarray]  # states [N, S] -> coverage [N] in [0, 1]
-SpreadReader = Callable[[np.ndarray], np.ndarray]  # uint8 frames [N, H, W, 3] -> reader's spread [N]
 
 
 class WorldModelEnv(gym.vector.VectorEnv):
@@ -38,25 +33,17 @@ class WorldModelEnv(gym.vector.VectorEnv):
         self,
         world_model: Any,
         start_env: gym.vector.VectorEnv,
-        state_reader: StateReader,
-        coverage_rule: CoverageRule,
+        judge: FrameJudge,
         *,
         state_keys: dict[str, tuple[int, int]] | None = None,
-        success_threshold: float = 0.95,
         max_episode_steps: int = 300,
         num_steps: int | None = None,
         seed: int = 0,
-        spread_reader: SpreadReader | None = None,
-        max_spread: float | None = None,
     ) -> None:
-        if max_spread is not None and spread_reader is None:
-            raise WmevalError("max_spread needs a spread_reader to measure each frame's spread")
-        self.spread_reader, self.max_spread = spread_reader, max_spread
         self.world_model = world_model
         self.start_env = start_env
-        self.state_reader, self.coverage_rule = state_reader, coverage_rule
-        self.state_keys = state_keys if state_keys is not None else {"agent_pos": (0, 2)}
-        self.success_threshold = success_threshold
+        self.judge = judge
+        self.state_keys = dict(state_keys or {})
         self.max_episode_steps = max_episode_steps
         self.num_steps, self.seed = num_steps, seed
         self.num_envs = start_env.num_envs
@@ -122,21 +109,13 @@ class WorldModelEnv(gym.vector.VectorEnv):
         return (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
     def _update_info(self, pixels: np.ndarray, at_reset: bool = False) -> None:
-        """Read state and coverage off `pixels`; gated, unreadable frames keep the last judged coverage.
-
-        Start frames are real, so they are judged whatever their spread.
-        """
-        states = np.asarray(self.state_reader(pixels), dtype=np.float64)
-        coverage = np.asarray(self.coverage_rule(states), dtype=np.float64)
-        readable = np.ones(len(pixels), dtype=bool)
-        if self.max_spread is not None and not at_reset:
-            readable = np.asarray(self.spread_reader(pixels)) <= self.max_spread
-            coverage = np.where(readable, coverage, self._info["coverage"])
+        """Judge `pixels`; start frames are real, so they are judged whatever their spread."""
+        reading = self.judge.read(pixels, None if at_reset else self._info["coverage"])
         self._info = {
-            "state": states,
-            "coverage": coverage,
-            "is_success": coverage > self.success_threshold,
-            "readable": readable,
+            "state": reading.states,
+            "coverage": reading.coverage,
+            "is_success": self.judge.success(reading.coverage),
+            "readable": reading.readable,
         }
 
     def _copy_obs(self) -> dict[str, np.ndarray]:

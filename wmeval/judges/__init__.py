@@ -1,27 +1,7 @@
-"""Judges: map an episode (frames, optional states) to a success score in [0, 1]."""
+"""Judges: how each world's episodes become success.
 
-from wmeval.judges.base import (
-    GRADED_COVERAGE,
-    STRICT_COVERAGE,
-    Episode,
-    Judge,
-    JudgeError,
-    StepJudge,
-)
-from wmeval.judges.sim_flag import SimFlagJudge
-from wmeval.judges.state_probe import StateProbeJudge
-from wmeval.judges.trajectory_probe import TrajectoryProbe, grid_pool, pool_time
-
-__all__ = [
-    "GRADED_COVERAGE",
-    "STRICT_COVERAGE",
-    "Episode",
-    "Judge",
-    "JudgeError",
-    "SimFlagJudge",
-    "StateProbeJudge",
-    "StepJudge",
-    "TrajectoryProbe",
-    "grid_pool",
-    "pool_time",
-]
+`outcomes` holds the outcome rules and thresholds every world shares; `frame` the judge of imagined frames
+(`FrameJudge`, built per task by `wmeval.envs.registry`); `readability` how much of each world the frame judge
+can read; `trajectory_probe` a pixel-only success probe for data with no simulator. Import the submodules
+directly: the rollout loop needs the outcome rules without the probe's scikit-learn.
+"""

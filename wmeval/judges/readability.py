@@ -10,23 +10,20 @@ its generated frames spread over 150 px (median) against 22 px on real frames.
 Readability is calibrated per run on the real rollouts: a frame is readable when its widest keypoint spread is
 within the `quantile` of the real frames' spread, so about 99% of real frames pass by construction and a
 world model's share says how often its frames look as readable as reality's to the judge. The same threshold
-gates the imagined judge (`WorldModelEnv(max_spread=...)`): a frame it cannot read does not move the judged
-state, so success is read only from frames that look as readable as reality's.
+gates the frame judge with `readable_only=true` (`FrameJudge.gated`): a frame it cannot read does not move the
+judged state, so success is read only from frames that look as readable as reality's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from wmeval.judges.base import JudgeError
+from wmeval.judges.frame import SpreadReader
 from wmeval.rollout import Rollouts
-
-#: frames uint8 [N, H, W, 3] -> how widely the judge's reading of each frame spreads [N] (larger: less sure).
-SpreadReader = Callable[[np.ndarray], np.ndarray]
-
 
 #: The share of real frames that are readable by construction.
 READABLE_QUANTILE = 0.99

@@ -76,7 +76,7 @@ def pool_prefixes(features: np.ndarray) -> np.ndarray:
 
 
 class TrajectoryProbe:
-    """Linear success probe on time-pooled frozen features; also a `Judge` when given `featurize`.
+    """Linear success probe on time-pooled frozen features; also a judge of episodes when given `featurize`.
 
     `fit` / `predict_proba` / `evaluate` take per-episode feature arrays [T, F] (T may vary);
     `score` / `step_scores` take episodes and call `featurize(frames)` first. `hard=True` makes

@@ -20,17 +20,18 @@ import torch.nn.functional as F
 StateReader = Callable[[torch.Tensor], torch.Tensor]
 
 
-def load_pusht_reader(directory: str | None = None) -> tuple[StateReader | None, str]:
-    """The PushT state estimator in `directory` (default: the shipped one) and where it came from, or
+def load_reader(env: str, directory: str | None = None) -> tuple[StateReader | None, str]:
+    """`env`'s state estimator in `directory` (default: the shipped one) and where it came from, or
     (None, "unavailable: why and how to provide it")."""
     from policies.errors import PolicyError
-    from policies.pusht.state_estimator import ASSET_DIR, PushTStateEstimator, load_default_estimator
+    from wmeval.envs.registry import get_task
 
+    task = get_task(env, key="state.env")
     try:
-        estimator = PushTStateEstimator.from_pretrained(directory) if directory else load_default_estimator()
+        estimator = task.estimator(directory)
     except PolicyError as err:
         return None, f"unavailable: {err}"
-    return estimator.predict_state, str(directory or ASSET_DIR)
+    return estimator.predict_state, str(directory or task.shipped_estimator)
 
 
 @torch.no_grad()

@@ -102,7 +102,7 @@ def episodes_from_rollouts(
     real[policy] and imagined[world_model][policy] are `Rollouts` rolled from the same seeds, as `rank`
     produces them; the first `per_policy` episodes of each policy are taken. Per-step scores default to the
     rollout's coverage (the simulator's in the real world, the estimator's in imagination); pass
-    `scores[world][policy][i]` (e.g. a `StepJudge`'s output) to show a judge instead.
+    `scores[world][policy][i]` (e.g. `TrajectoryProbe.step_scores`) to show a judge instead.
     """
     views = []
     for policy, real_runs in real.items():

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from wmeval.io import to_json_safe, write_json
 from wmeval.provenance import in_training_data, training_data
-from wmeval.rank import FIDELITY_KEYS, JUDGES, RankResult, fidelity_blocks
+from wmeval.rank import FIDELITY_KEYS, RankResult, fidelity_blocks
 from wmeval.report import plots
 from wmeval.report.episodes import episodes_from_rollouts
 from wmeval.report.markdown import write_report
@@ -136,7 +136,7 @@ def write_ranking_outputs(
             result.real,
             {n: r for n, r in result.imagined.items() if n != BASELINE},
             checkpoints={n: str(getattr(wm, "directory", None) or n) for n, wm in world_models.items()},
-            judges={"real": JUDGES["real"], "imagined": result.judge},
+            judges={"real": result.real_judge, "imagined": result.judge},
             env=cfg.env,
             seed=cfg.seed,
             fps=result.fps,
