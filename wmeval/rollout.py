@@ -10,6 +10,7 @@ produces one frame per k sim steps.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,6 +245,7 @@ def rollout(
         raise WmevalError(f"max_steps={max_steps} must be positive")
     if obs_every <= 0:
         raise WmevalError(f"obs_every={obs_every} must be a positive number of steps")
+    started = time.perf_counter()
     b = env.num_envs
     batches = [seeds[i : i + b] for i in range(0, len(seeds), b)]
     bar = tqdm(total=len(batches) * max_steps, desc=f"rollout {name}", unit="step", disable=not progress)
@@ -260,7 +262,12 @@ def rollout(
     finally:
         bar.close()
     out = Rollouts.concatenate(parts)
-    out.meta = {"max_steps": max_steps, "obs_every": obs_every, "num_envs": b}
+    out.meta = {
+        "max_steps": max_steps,
+        "obs_every": obs_every,
+        "num_envs": b,
+        "eval_s": time.perf_counter() - started,  # wall time, as lerobot-eval reports it
+    }
     return out
 
 

@@ -11,7 +11,8 @@ from wmeval.io import to_json_safe, write_json
 from wmeval.provenance import in_training_data, training_data
 from wmeval.rank import FIDELITY_KEYS, JUDGES, RankResult, fidelity_blocks
 from wmeval.report import plots
-from wmeval.report.episodes import episodes_from_rollouts
+from wmeval.report.episodes import REAL, episodes_from_rollouts
+from wmeval.report.eval_info import write_eval_infos
 from wmeval.report.markdown import write_report
 
 BASELINE = "copy_last"
@@ -99,7 +100,8 @@ def write_ranking_outputs(
     policy_sets: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """`report.json` (and its alias `ranking.json`), the resolved config, plots, report.md/html, rollouts.rrd,
-    and with `save_rollouts` every rollout as a LeRobotDataset per world under `rollouts/`."""
+    lerobot-eval's `eval_info` per world and policy under `eval_info/`, and with `save_rollouts` every rollout
+    as a LeRobotDataset per world under `rollouts/`."""
     report = build_report(
         result, world_models, cfg.outcome, cfg.seed, timings, policy_sets=policy_sets, n_boot=cfg.n_boot
     )
@@ -110,6 +112,7 @@ def write_ranking_outputs(
     write_json(out / "config.json", to_json_safe(OmegaConf.to_container(cfg, resolve=True)))
     write_json(out / "report.json", report)
     write_json(out / "ranking.json", report)
+    write_eval_infos(out, {REAL: result.real, **result.imagined}, cfg.env)
 
     views = episodes_from_rollouts(result.real, result.imagined, per_policy=cfg.rerun_episodes)
     figures = {

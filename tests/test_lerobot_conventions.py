@@ -1,0 +1,76 @@
+"""wmeval's outputs in LeRobot's conventions: lerobot-eval's eval_info layout, rollout videos, the task string."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from wmeval.envs.pusht import make_pusht_env
+from wmeval.report.eval_info import eval_info, file_name, pusht_reward, write_eval_infos
+from wmeval.rollout import rollout
+
+PER_EPISODE_KEYS = {"episode_ix", "sum_reward", "max_reward", "success", "seed"}
+AGGREGATED_KEYS = {"avg_sum_reward", "avg_max_reward", "pc_success", "eval_s", "eval_ep_s"}
+
+
+class Drift:
+    """Moves the agent a fixed offset each step, so the block may be pushed; remembers what it was fed."""
+
+    name = "drift"
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+    def select_action(self, observation: dict) -> torch.Tensor:
+        self.seen.append(observation)
+        return observation["observation.state"].clone() + torch.tensor([25.0, 40.0])
+
+
+@pytest.fixture(scope="module")
+def state_rollouts():
+    env = make_pusht_env(2, obs_type="state", max_episode_steps=8)
+    try:
+        yield rollout(env, Drift(), max_steps=8, seeds=[36, 38, 4], progress=False)
+    finally:
+        env.close()
+
+
+def test_eval_info_sums_the_simulators_own_rewards(state_rollouts):
+    """Each episode's sum/max reward equals what gym-pusht itself returns when its actions are replayed
+    (seeds 36 and 38 start with the block partly on the goal, so the rewards are not all zero)."""
+    r = state_rollouts
+    info = eval_info(r, pusht_reward)
+    assert set(info) == {"per_episode", "aggregated"}
+    assert all(set(ep) == PER_EPISODE_KEYS for ep in info["per_episode"])
+    assert set(info["aggregated"]) == AGGREGATED_KEYS
+    env = make_pusht_env(1, obs_type="state", max_episode_steps=8)
+    try:
+        for i, ep in enumerate(info["per_episode"]):
+            env.reset(seed=int(r.seeds[i]))
+            rewards = [float(env.step(a[None])[1][0]) for a in r.episode(i)["actions"]]
+            assert ep["episode_ix"] == i and ep["seed"] == int(r.seeds[i])
+            assert ep["sum_reward"] == pytest.approx(sum(rewards))
+            assert ep["max_reward"] == pytest.approx(max(rewards))
+            assert ep["success"] == bool(r.success[i])
+    finally:
+        env.close()
+    agg = info["aggregated"]
+    assert agg["avg_sum_reward"] == pytest.approx(np.mean([e["sum_reward"] for e in info["per_episode"]]))
+    assert agg["pc_success"] == pytest.approx(100 * r.success.mean())
+    assert agg["eval_s"] > 0 and agg["eval_ep_s"] == pytest.approx(agg["eval_s"] / 3)
+
+
+def test_eval_info_files_per_world_and_policy(state_rollouts, tmp_path):
+    written = write_eval_infos(
+        tmp_path, {"real": {"lerobot:me/pol": state_rollouts}, "wm": {"drift": state_rollouts}}, "pusht"
+    )
+    assert written["real"]["lerobot:me/pol"] == tmp_path / "eval_info" / "real" / "lerobot_me_pol.json"
+    saved = json.loads((tmp_path / "eval_info" / "wm" / "drift.json").read_text())
+    assert saved["per_episode"] == eval_info(state_rollouts, pusht_reward)["per_episode"]
+    assert file_name("pusht/expert@image") == "pusht_expert@image"
