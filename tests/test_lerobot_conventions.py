@@ -74,3 +74,23 @@ def test_eval_info_files_per_world_and_policy(state_rollouts, tmp_path):
     saved = json.loads((tmp_path / "eval_info" / "wm" / "drift.json").read_text())
     assert saved["per_episode"] == eval_info(state_rollouts, pusht_reward)["per_episode"]
     assert file_name("pusht/expert@image") == "pusht_expert@image"
+
+
+def test_episode_videos_show_real_left_and_imagined_right(tmp_path):
+    """Decoded MP4s: left half is the real episode, right half the world's; the shorter one holds its end."""
+    import imageio.v3 as iio
+
+    from wmeval.report.episodes import EpisodeView, WorldTrace
+    from wmeval.report.video import write_episode_videos
+
+    real = np.zeros((5, 32, 32, 3), np.uint8)
+    real[:, :, :, 0] = np.arange(5)[:, None, None] * 50  # red ramps up over the real episode
+    imagined = np.full((3, 32, 32, 3), 200, np.uint8)  # a grey world that ended after 2 steps
+    view = EpisodeView("pusht/expert@image", 1, {"real": WorldTrace(real), "wm": WorldTrace(imagined)})
+    paths = write_episode_videos(tmp_path, [view], fps=10)
+    assert paths == {"wm": {"pusht/expert@image": ["videos/wm/pusht_expert@image/episode_1.mp4"]}}
+    video = iio.imread(tmp_path / paths["wm"]["pusht/expert@image"][0], plugin="pyav")
+    assert video.shape == (5, 32, 66, 3)
+    left, right = video[:, 4:-4, 4:28].astype(float), video[:, 4:-4, 38:62].astype(float)
+    np.testing.assert_allclose(left[..., 0].mean(axis=(1, 2)), np.arange(5) * 50, atol=8)
+    np.testing.assert_allclose(right.mean(axis=(1, 2, 3)), 200, atol=8)

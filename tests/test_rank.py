@@ -67,6 +67,10 @@ def test_rank_writes_the_report_schema(tmp_path, caplog):
         }
         side = "real_success" if world == "real" else "imagined_success"
         assert info["aggregated"]["pc_success"] == pytest.approx(100 * strict["pusht/expert@image"][side])
+        # real | imagined videos of the first `videos` (2) episodes, named in eval_info as lerobot-eval does
+        videos = info.get("video_paths", [])
+        assert len(videos) == (0 if world == "real" else 2)
+        assert all((out / v).stat().st_size > 0 and f"videos/{world}/" in v for v in videos)
 
 
 def test_skipping_unreadable_frames_is_an_explicit_flagged_diagnostic(tmp_path):
