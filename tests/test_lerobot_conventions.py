@@ -94,3 +94,46 @@ def test_episode_videos_show_real_left_and_imagined_right(tmp_path):
     left, right = video[:, 4:-4, 4:28].astype(float), video[:, 4:-4, 38:62].astype(float)
     np.testing.assert_allclose(left[..., 0].mean(axis=(1, 2)), np.arange(5) * 50, atol=8)
     np.testing.assert_allclose(right.mean(axis=(1, 2, 3)), 200, atol=8)
+
+
+def test_policies_get_the_envs_task_in_both_worlds():
+    """The rollout loop adds `task` as LeRobot's eval does, from the real env and from the imagined one."""
+    from wmeval.envs import make_env
+    from wmeval.envs.pusht import TASK
+    from wmeval.envs.world_model_env import WorldModelEnv
+    from worldmodel.baselines import CopyLastFrameWorldModel
+
+    real = make_pusht_env(2, max_episode_steps=3)
+    imagined = WorldModelEnv(
+        CopyLastFrameWorldModel((16, 16), raw_action_dim=2),
+        make_env("pusht", num_envs=2, max_episode_steps=3),
+        lambda px: np.zeros((len(px), 5)),
+        lambda states: np.zeros(len(states)),
+    )
+    for env in (real, imagined):
+        policy = Drift()
+        try:
+            rollout(env, policy, max_steps=3, seeds=[0, 1], progress=False)
+        finally:
+            env.close()
+        assert [seen["task"] for seen in policy.seen] == [[TASK, TASK]] * 3
+
+
+def test_a_lerobot_policy_hands_the_task_to_its_preprocessor(tmp_path):
+    """Language-conditioned LeRobot policies tokenize `task` in their preprocessor: it must reach it."""
+    from policies.registry import make_policy
+    from tests.test_policies import _save_tiny_diffusion
+
+    _save_tiny_diffusion(str(tmp_path))
+    policy = make_policy(f"lerobot:{tmp_path}")
+    seen = []
+    inner = policy.preprocessor
+    policy.preprocessor = lambda batch: seen.append(batch) or inner(batch)
+    observation = {
+        "observation.image": torch.rand(2, 3, 96, 96),
+        "observation.state": torch.rand(2, 2) * 512,
+        "task": ["push it", "push it"],
+    }
+    policy.reset()
+    assert policy.select_action(observation).shape == (2, 2)
+    assert seen[0]["task"] == ["push it", "push it"]

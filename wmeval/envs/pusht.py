@@ -27,6 +27,8 @@ IMAGE_SIZE = 96
 SUCCESS_THRESHOLD = 0.95  # gym_pusht: success when coverage > 0.95
 GOAL_POSE = np.array([256.0, 256.0, np.pi / 4])
 STATE_NAMES = ["agent_x", "agent_y", "block_x", "block_y", "block_theta"]
+#: The task in words, as the `lerobot/pusht` dataset states it (gym-pusht itself declares none).
+TASK = "Push the T-shaped block onto the T-shaped target."
 
 
 def _import_gym_pusht() -> Any:
@@ -46,7 +48,13 @@ def state_vector(info: dict[str, Any]) -> np.ndarray:
 
 
 class PushTStateWrapper(gym.Wrapper):
-    """Adds the simulator state to observations and infos, and coverage to the reset info."""
+    """Adds the simulator state to observations and infos, and coverage to the reset info.
+
+    `task` / `task_description` are the attributes LeRobot's `add_envs_task` reads to give policies the task.
+    """
+
+    task = TASK
+    task_description = TASK
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
