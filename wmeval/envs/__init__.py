@@ -6,6 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from wmeval.envs import registration  # noqa: F401  (registers wmeval/WorldModel-v0 with gymnasium)
 from wmeval.errors import ConfigError
 
 KNOWN_ENVS = ("pusht",)
