@@ -9,7 +9,7 @@ import torch
 from lerobot.scripts.lerobot_eval import rollout as lerobot_rollout
 
 from tests.wm_fixtures import pusht_shaped_world_model
-from wmeval.envs.pusht import TASK
+from wmeval.envs.pusht import TASK, pusht_reward
 from wmeval.envs.registration import ENV_ID
 from wmeval.rollout import rollout
 
@@ -46,7 +46,7 @@ def model_dir(tmp_path_factory):
 
 def test_make_vec_builds_a_world_model_env_lerobots_rollout_drives(model_dir):
     """LeRobot's loop on the registered env sees the task, stops at the time limit and gets the judge's
-    coverage as reward: the same numbers wmeval's own loop records in the same env from the same seeds."""
+    coverage as gym-pusht's reward: the same numbers wmeval's own loop records in the same env from the same seeds."""
     env = gym.make_vec(ENV_ID, num_envs=2, world_model=model_dir, max_episode_steps=6, seed=3)
     try:
         policy = Still()
@@ -58,7 +58,7 @@ def test_make_vec_builds_a_world_model_env_lerobots_rollout_drives(model_dir):
     assert policy.seen[0]["task"] == [TASK, TASK]
     assert theirs["reward"].shape == (2, 6) and theirs["done"][:, -1].all()
     assert theirs["reward"].max() > 0.1
-    np.testing.assert_allclose(theirs["reward"].numpy(), ours.coverage[:, 1:], rtol=1e-6)
+    np.testing.assert_allclose(theirs["reward"].numpy(), pusht_reward(ours.coverage[:, 1:]), rtol=1e-6)
     np.testing.assert_allclose(theirs["action"].numpy(), ours.actions, rtol=1e-6)
 
 
@@ -108,10 +108,45 @@ def test_lerobots_rollout_reads_success_where_the_judge_sees_it():
         lambda states: states[:, 0],
         max_episode_steps=4,
     )
-    env = LeRobotVectorEnv(imagined, fps=10)
+    env = LeRobotVectorEnv(imagined, fps=10, reward=pusht_reward)
     try:
         out = lerobot(env, Still(), [0, 1])
     finally:
         env.close()
     assert out["success"].tolist() == [[False, True, True, True], [False, False, False, False]]
     assert out["done"][0].tolist() == [False, True, True, True] and out["done"][1, -1]
+
+
+def test_lerobot_eval_policy_in_a_world_model_agrees_with_wmevals_eval_info(model_dir, tmp_path):
+    """LeRobot's own `eval_policy` (a saved LeRobot policy, its processors) on the registered env reports
+    the same per-episode numbers as the eval_info wmeval writes for that world."""
+    from lerobot.scripts.lerobot_eval import eval_policy
+
+    from policies.registry import make_policy
+    from tests.test_policies import _save_tiny_diffusion
+    from wmeval.report.eval_info import eval_info
+
+    _save_tiny_diffusion(str(tmp_path / "policy"))
+    policy = make_policy(f"lerobot:{tmp_path / 'policy'}")
+    env = gym.make_vec(ENV_ID, num_envs=2, world_model=model_dir, max_episode_steps=6, seed=3)
+    try:
+        torch.manual_seed(0)
+        theirs = eval_policy(
+            env,
+            policy.policy,
+            identity,
+            identity,
+            policy.preprocessor,
+            policy.postprocessor,
+            2,
+            start_seed=36,
+        )
+        torch.manual_seed(0)
+        ours = eval_info(rollout(env, policy, max_steps=6, seeds=[36, 37], progress=False), pusht_reward)
+    finally:
+        env.close()
+    assert theirs["per_episode"][0]["sum_reward"] > 0.1
+    for mine, lerobots in zip(ours["per_episode"], theirs["per_episode"], strict=True):
+        assert mine == pytest.approx(lerobots)
+    for key in ("avg_sum_reward", "avg_max_reward", "pc_success"):
+        assert ours["aggregated"][key] == pytest.approx(theirs["aggregated"][key])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from wmeval.envs.pusht import make_pusht_env
-from wmeval.report.eval_info import eval_info, file_name, pusht_reward, write_eval_infos
+from wmeval.envs.pusht import make_pusht_env, pusht_reward
+from wmeval.report.eval_info import eval_info, file_name, write_eval_infos
 from wmeval.rollout import rollout
 
 PER_EPISODE_KEYS = {"episode_ix", "sum_reward", "max_reward", "success", "seed"}

@@ -159,6 +159,11 @@ def pusht_success(block_pose: np.ndarray) -> np.ndarray | bool:
     return bool(cov > SUCCESS_THRESHOLD) if np.ndim(cov) == 0 else np.asarray(cov) > SUCCESS_THRESHOLD
 
 
+def pusht_reward(coverage: np.ndarray) -> np.ndarray:
+    """gym_pusht's reward for a coverage, `clip(coverage / 0.95, 0, 1)`; batched."""
+    return np.clip(np.asarray(coverage, dtype=np.float64) / SUCCESS_THRESHOLD, 0.0, 1.0)
+
+
 def state_success(state: np.ndarray) -> np.ndarray | bool:
     """Success rule on a full state vector [..., 5] (agent x, y, block x, y, theta)."""
     return pusht_success(np.asarray(state)[..., 2:5])

@@ -21,16 +21,18 @@ from wmeval.errors import ConfigError
 ENV_ID = "wmeval/WorldModel-v0"
 
 
-def _imagined(world_model: Any, env: str, num_envs: int, device: str, **kwargs: Any) -> tuple[Any, int]:
+def _imagined(world_model: Any, env: str, num_envs: int, device: str, **kwargs: Any) -> tuple[Any, int, Any]:
     """`env`'s imagined env around `world_model` (a model, a `wmeval train` model dir or a cached Hub id),
-    and the real env's frame rate."""
+    the real env's frame rate and its reward formula."""
     from wmeval.envs.imagined import make_imagined_env
+    from wmeval.envs.lerobot_env import env_reward
     from wmeval.rank import load_world_model
 
+    reward = env_reward(env)
     if isinstance(world_model, str):
         world_model = load_world_model(world_model, device=device)
     imagined = make_imagined_env(env, world_model, num_envs, **kwargs)
-    return imagined, int(imagined.start_env.metadata.get("render_fps", 10))
+    return imagined, int(imagined.start_env.metadata.get("render_fps", 10)), reward
 
 
 def make_world_model_vec_env(

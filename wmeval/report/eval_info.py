@@ -17,29 +17,16 @@ step past the end, which in a world model is not an observed step).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wmeval.errors import ConfigError
+from wmeval.envs.lerobot_env import Reward, env_reward
 from wmeval.io import write_json
 from wmeval.rollout import Rollouts
 
 EVAL_INFO_DIR = "eval_info"
-Reward = Callable[[np.ndarray], np.ndarray]  # judged coverage [...] -> the env's reward [...]
-
-
-def pusht_reward(coverage: np.ndarray) -> np.ndarray:
-    """gym-pusht's reward for a coverage: `clip(coverage / success_threshold, 0, 1)`."""
-    from wmeval.envs.pusht import SUCCESS_THRESHOLD
-
-    return np.clip(np.asarray(coverage, dtype=np.float64) / SUCCESS_THRESHOLD, 0.0, 1.0)
-
-
-#: Each env's reward as a function of the judged coverage.
-REWARDS: dict[str, Reward] = {"pusht": pusht_reward}
 
 
 def file_name(name: str) -> str:
@@ -87,11 +74,7 @@ def write_eval_infos(
     video_paths: dict[str, dict[str, list[str]]] | None = None,
 ) -> dict[str, dict[str, Path]]:
     """`out/eval_info/<world>/<policy>.json` for every world -> policy -> `Rollouts` (written atomically)."""
-    reward = REWARDS.get(env)
-    if reward is None:
-        raise ConfigError(
-            f"env={env!r} has no reward for eval_info: add one to wmeval.report.eval_info.REWARDS"
-        )
+    reward = env_reward(env)
     videos = video_paths or {}
     written: dict[str, dict[str, Path]] = {}
     for world, by_policy in worlds.items():
