@@ -101,9 +101,9 @@ def write_ranking_outputs(
     policy_sets: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """`report.json` (and its alias `ranking.json`), the resolved config, plots, report.md/html, rollouts.rrd,
-    lerobot-eval's `eval_info` per world and policy under `eval_info/`, real | imagined MP4s of the first `videos`
-    episodes under `videos/`, and with `save_rollouts` every rollout
-    as a LeRobotDataset per world under `rollouts/`."""
+    lerobot-eval's `eval_info` per world and policy under `eval_info/`, real | imagined MP4s of the first
+    `videos` episodes per policy under `videos/`, and with `save_rollouts` every rollout as a LeRobotDataset
+    per world under `rollouts/`."""
     report = build_report(
         result, world_models, cfg.outcome, cfg.seed, timings, policy_sets=policy_sets, n_boot=cfg.n_boot
     )
