@@ -45,7 +45,8 @@ def write_episode_videos(
 ) -> dict[str, dict[str, list[str]]]:
     """`out/videos/<world>/<policy>/episode_<i>.mp4`: the real episode | world's imagined one, per imagined world.
 
-    H.264 through PyAV (in process, any even frame size, the encoder LeRobot's datasets use); the shorter
+    H.264 (plays anywhere) through PyAV, the library LeRobot encodes its dataset videos with: in process and at
+    the frames' own size, where imageio's ffmpeg writer would rescale them to multiples of 16. The shorter
     episode holds its last frame. Returns world -> policy -> paths relative to `out`, for `eval_info`'s
     `video_paths`.
     """
