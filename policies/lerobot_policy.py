@@ -94,6 +94,8 @@ class LeRobotPolicy:
                 f"{self.name} needs observation keys {missing}; the env gives {sorted(observation)}"
             )
         batch: dict[str, Any] = {k: observation[k] for k in self.input_keys}
+        if "task" in observation:  # language-conditioned policies tokenize it in their preprocessor
+            batch["task"] = observation["task"]
         batch = self.preprocessor(batch)
         with torch.inference_mode():
             action = self.policy.select_action(batch)

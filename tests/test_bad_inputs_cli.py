@@ -39,6 +39,7 @@ def files_under(path: Path) -> list[Path]:
         (["train"], "data is required: pass data=..."),
         (["rank", "episodes=abc"], "episodes='abc' must be an integer, like its default episodes=16"),
         (["rank", "progress=1"], "progress=1 must be true or false"),
+        (["rank", "videos=-1"], "videos=-1 must be an integer >= 0"),
         (["train", "data=x", "optim.lr=fast"], "optim.lr='fast' must be a number"),
         (["train", "data=x", "optim=3"], "optim holds keys (steps, "),
         (["train", "data=x", "encoder=nope"], "Could not find 'encoder/nope': choose encoder= one of "),

@@ -48,6 +48,15 @@ def test_demo_writes_every_report_field(demo_run):
     for name in ("report.md", "report.html", "scatter.png", "curves.png", "frames.png", "rollouts.rrd"):
         assert (demo_run / name).stat().st_size > 0, name
     assert (demo_run.parent / "latest").resolve() == demo_run.resolve()
+    # lerobot-eval's eval_info per world and policy; the quick profile renders one video per policy and world
+    expert = "pusht_expert@image"
+    for world in ("real", "shipped", "copy_last"):
+        info = json.loads((demo_run / "eval_info" / world / f"{expert}.json").read_text())
+        assert len(info["per_episode"]) == report["ranking"]["policies"][0]["episodes"]
+        assert info.get("video_paths", []) == (
+            [] if world == "real" else [f"videos/{world}/{expert}/episode_0.mp4"]
+        )
+        assert all((demo_run / v).stat().st_size > 0 for v in info.get("video_paths", []))
 
 
 def test_demo_real_numbers_come_from_rollouts(demo_run):

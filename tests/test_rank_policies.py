@@ -61,6 +61,20 @@ def test_rank_writes_the_report_schema(tmp_path, caplog):
     assert not readable["gated"] and "every_frame_read" not in readable
     md = (out / "report.md").read_text()
     assert "judge-readable frames" in md and "in training data" in md
+    # lerobot-eval's eval_info per world and policy, success agreeing with the report's strict outcome
+    for world in ("real", "wm", "copy_last"):
+        info = json.loads((out / "eval_info" / world / "pusht_expert@image.json").read_text())
+        assert [e["seed"] for e in info["per_episode"]] == [0, 1]
+        strict = {
+            p["name"]: p
+            for p in report["outcomes"].get(world, report["outcomes"]["wm"])["strict"]["policies"]
+        }
+        side = "real_success" if world == "real" else "imagined_success"
+        assert info["aggregated"]["pc_success"] == pytest.approx(100 * strict["pusht/expert@image"][side])
+        # real | imagined videos of the first `videos` (2) episodes, named in eval_info as lerobot-eval does
+        videos = info.get("video_paths", [])
+        assert len(videos) == (0 if world == "real" else 2)
+        assert all((out / v).stat().st_size > 0 and f"videos/{world}/" in v for v in videos)
 
 
 def test_skipping_unreadable_frames_is_an_explicit_flagged_diagnostic(tmp_path):

@@ -10,6 +10,7 @@ produces one frame per k sim steps.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,24 @@ def to_policy_observation(observation: Any) -> dict[str, torch.Tensor]:
     return preprocess_observation(observation)
 
 
+def add_task(env: gym.vector.VectorEnv, observation: dict[str, Any]) -> dict[str, Any]:
+    """`observation["task"]`: one task string per env, as LeRobot's eval adds it (`add_envs_task`).
+
+    An imagined env's task is the one its real start env declares; sub-envs in other processes (async) are
+    asked through `call`, which `add_envs_task` does not support.
+    """
+    source = getattr(env, "start_env", env)
+    if hasattr(source, "envs"):
+        from lerobot.envs.utils import add_envs_task
+
+        return add_envs_task(source, observation)
+    try:
+        observation["task"] = [str(t) for t in source.call("task_description")]
+    except AttributeError:
+        observation["task"] = [""] * env.num_envs
+    return observation
+
+
 def _validate_action(action: Any, batch: int, dim: int, name: str) -> np.ndarray:
     if isinstance(action, torch.Tensor):
         action = action.detach().to("cpu", torch.float32).numpy()
@@ -169,7 +188,7 @@ def _rollout_batch(
     held = None
     for t in range(max_steps):
         if t % obs_every == 0:
-            held = to_policy_observation(obs)
+            held = add_task(env, to_policy_observation(obs))
         with torch.inference_mode():
             raw = policy.select_action(held)
         action = np.clip(_validate_action(raw, b, dim, name), low, high)
@@ -235,8 +254,9 @@ def rollout(
 ) -> Rollouts:
     """Roll `policy` for one episode per seed, `env.num_envs` episodes at a time; returns padded `Rollouts`.
 
-    The policy follows LeRobot's contract (`reset()`, batched `select_action(obs) -> [B, A]`); its actions are
-    checked (shape, NaN) and clipped to the action space, and the executed actions are what is recorded.
+    The policy follows LeRobot's contract (`reset()`, batched `select_action(obs) -> [B, A]`, the env's task
+    strings under `obs["task"]`); its actions are checked (shape, NaN) and clipped to the action space, and the
+    executed actions are what is recorded.
     """
     name = policy_name or getattr(policy, "name", None) or type(policy).__name__
     seeds = [int(s) for s in np.asarray(seeds).reshape(-1)]
@@ -246,6 +266,7 @@ def rollout(
         raise WmevalError(f"max_steps={max_steps} must be positive")
     if obs_every <= 0:
         raise WmevalError(f"obs_every={obs_every} must be a positive number of steps")
+    started = time.perf_counter()
     b = env.num_envs
     batches = [seeds[i : i + b] for i in range(0, len(seeds), b)]
     bar = tqdm(total=len(batches) * max_steps, desc=f"rollout {name}", unit="step", disable=not progress)
@@ -262,7 +283,12 @@ def rollout(
     finally:
         bar.close()
     out = Rollouts.concatenate(parts)
-    out.meta = {"max_steps": max_steps, "obs_every": obs_every, "num_envs": b}
+    out.meta = {
+        "max_steps": max_steps,
+        "obs_every": obs_every,
+        "num_envs": b,
+        "eval_s": time.perf_counter() - started,  # wall time, as lerobot-eval reports it
+    }
     return out
 
 

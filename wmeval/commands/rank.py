@@ -76,6 +76,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"episodes={cfg.episodes} must be an integer >= 2 for a bootstrap, or auto")
     if cfg.max_steps < 1:
         raise ConfigError(f"max_steps={cfg.max_steps} must be >= 1")
+    if not isinstance(cfg.videos, int) or cfg.videos < 0:
+        raise ConfigError(f"videos={cfg.videos} must be an integer >= 0 (episodes per policy; 0: no videos)")
 
 
 def rank_and_report(

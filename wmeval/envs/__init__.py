@@ -7,6 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from wmeval.envs import registration  # noqa: F401  (registers wmeval/WorldModel-v0 with gymnasium)
 from wmeval.envs.registry import get_task
 
 

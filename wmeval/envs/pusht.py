@@ -29,7 +29,7 @@ from policies.pusht.state_estimator import (
 from policies.registry import family_members, heldout_members
 from wmeval.envs.registry import Task
 from wmeval.judges.frame import FrameJudge, batched_reader
-from wmeval.judges.outcomes import is_success
+from wmeval.judges.outcomes import STRICT_COVERAGE, is_success
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen; no display needed
 
@@ -41,6 +41,8 @@ GOAL_POSE = np.array([256.0, 256.0, np.pi / 4])
 STATE_NAMES = ["agent_x", "agent_y", "block_x", "block_y", "block_theta"]
 REAL_JUDGE = "simulator (gym-pusht coverage / is_success)"
 IMAGINED_JUDGE = "state probe (CNN state estimator on generated frames + gym-pusht coverage rule)"
+#: The task in words, as the `lerobot/pusht` dataset states it (gym-pusht itself declares none).
+TASK_DESCRIPTION = "Push the T-shaped block onto the T-shaped target."
 
 
 def _import_gym_pusht() -> Any:
@@ -60,7 +62,13 @@ def state_vector(info: dict[str, Any]) -> np.ndarray:
 
 
 class PushTStateWrapper(gym.Wrapper):
-    """Adds the simulator state to observations and infos, and coverage to the reset info."""
+    """Adds the simulator state to observations and infos, and coverage to the reset info.
+
+    `task` / `task_description` are the attributes LeRobot's `add_envs_task` reads to give policies the task.
+    """
+
+    task = TASK_DESCRIPTION
+    task_description = TASK_DESCRIPTION
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
@@ -164,6 +172,11 @@ def pusht_success(block_pose: np.ndarray) -> np.ndarray | bool:
     a frame."""
     cov = pusht_coverage(block_pose)
     return bool(is_success(cov)) if np.ndim(cov) == 0 else is_success(cov)
+
+
+def pusht_reward(coverage: np.ndarray) -> np.ndarray:
+    """gym_pusht's reward for a coverage, `clip(coverage / 0.95, 0, 1)`; batched."""
+    return np.clip(np.asarray(coverage, dtype=np.float64) / STRICT_COVERAGE, 0.0, 1.0)
 
 
 def state_success(state: np.ndarray) -> np.ndarray | bool:

@@ -11,8 +11,10 @@ from wmeval.io import to_json_safe, write_json
 from wmeval.provenance import in_training_data, training_data
 from wmeval.rank import FIDELITY_KEYS, RankResult, fidelity_blocks
 from wmeval.report import plots
-from wmeval.report.episodes import episodes_from_rollouts
+from wmeval.report.episodes import REAL, episodes_from_rollouts
+from wmeval.report.eval_info import write_eval_infos
 from wmeval.report.markdown import write_report
+from wmeval.report.video import write_episode_videos
 
 BASELINE = "copy_last"
 
@@ -100,7 +102,9 @@ def write_ranking_outputs(
     policy_sets: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """`report.json` (and its alias `ranking.json`), the resolved config, plots, report.md/html, rollouts.rrd,
-    and with `save_rollouts` every rollout as a LeRobotDataset per world under `rollouts/`."""
+    lerobot-eval's `eval_info` per world and policy under `eval_info/`, real | imagined MP4s of the first
+    `videos` episodes per policy under `videos/`, and with `save_rollouts` every rollout as a LeRobotDataset
+    per world under `rollouts/`."""
     report = build_report(
         result, world_models, cfg.outcome, cfg.seed, timings, policy_sets=policy_sets, n_boot=cfg.n_boot
     )
@@ -111,6 +115,12 @@ def write_ranking_outputs(
     write_json(out / "config.json", to_json_safe(OmegaConf.to_container(cfg, resolve=True)))
     write_json(out / "report.json", report)
     write_json(out / "ranking.json", report)
+    videos = {}
+    if cfg.videos:
+        videos = write_episode_videos(
+            out, episodes_from_rollouts(result.real, result.imagined, per_policy=cfg.videos), result.fps
+        )
+    write_eval_infos(out, {REAL: result.real, **result.imagined}, cfg.env, videos)
 
     views = episodes_from_rollouts(result.real, result.imagined, per_policy=cfg.rerun_episodes)
     figures = {

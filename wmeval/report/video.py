@@ -1,13 +1,19 @@
-"""Short sample videos: real | imagined side by side, one row per episode, as an animated GIF."""
+"""Real | imagined side by side: sample GIFs during training, and `lerobot-eval`-style MP4s of ranked rollouts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import imageio.v2 as imageio
+import imageio.v3 as iio
 import numpy as np
 
 from wmeval.io import atomic_path
+from wmeval.report.episodes import REAL, EpisodeView
+from wmeval.report.eval_info import file_name
+
+VIDEOS_DIR = "videos"
 
 
 def side_by_side(real: np.ndarray, imagined: np.ndarray) -> np.ndarray:
@@ -26,3 +32,39 @@ def write_side_by_side_gif(
     with atomic_path(path) as tmp:
         imageio.mimsave(tmp, list(frames), format="GIF", duration=1000 / fps, loop=0)
     return Path(path)
+
+
+def _held(frames: np.ndarray, length: int) -> np.ndarray:
+    """uint8 `[T, H, W, 3]` -> float `[length, 3, H, W]` in [0, 1], holding the last frame after the end."""
+    frames = np.concatenate([frames, np.repeat(frames[-1:], length - len(frames), axis=0)])
+    return frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+
+def write_episode_videos(
+    out: Path, views: Iterable[EpisodeView], fps: float
+) -> dict[str, dict[str, list[str]]]:
+    """`out/videos/<world>/<policy>/episode_<i>.mp4`: the real episode | world's imagined one, per imagined world.
+
+    H.264 (plays anywhere) through PyAV, the library LeRobot encodes its dataset videos with: in process and at
+    the frames' own size, where imageio's ffmpeg writer would rescale them to multiples of 16. The shorter
+    episode holds its last frame. Returns world -> policy -> paths relative to `out`, for `eval_info`'s
+    `video_paths`.
+    """
+    paths: dict[str, dict[str, list[str]]] = {}
+    for view in views:
+        real = view.worlds[REAL].frames
+        for world, trace in view.worlds.items():
+            if world == REAL:
+                continue
+            length = max(len(real), len(trace.frames))
+            frames = side_by_side(_held(real, length)[None], _held(trace.frames, length)[None])
+            rel = (
+                Path(VIDEOS_DIR)
+                / file_name(world)
+                / file_name(view.policy)
+                / f"episode_{view.episode_index}.mp4"
+            )
+            with atomic_path(out / rel) as tmp:
+                iio.imwrite(tmp, frames, plugin="pyav", codec="libx264", fps=fps)
+            paths.setdefault(world, {}).setdefault(view.policy, []).append(str(rel))
+    return paths
