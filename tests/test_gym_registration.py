@@ -11,6 +11,7 @@ from lerobot.scripts.lerobot_eval import rollout as lerobot_rollout
 from tests.wm_fixtures import pusht_shaped_world_model
 from wmeval.envs.pusht import TASK_DESCRIPTION, pusht_reward
 from wmeval.envs.registration import ENV_ID
+from wmeval.judges.frame import FrameJudge
 from wmeval.rollout import rollout
 
 
@@ -104,8 +105,7 @@ def test_lerobots_rollout_reads_success_where_the_judge_sees_it():
     imagined = WorldModelEnv(
         wm,
         make_env("pusht", num_envs=2, max_episode_steps=4),
-        lambda px: np.repeat(level(px)[:, None], 5, axis=1),
-        lambda states: states[:, 0],
+        FrameJudge(lambda px: np.repeat(level(px)[:, None], 5, axis=1), lambda states: states[:, 0], "level"),
         max_episode_steps=4,
     )
     env = LeRobotVectorEnv(imagined, fps=10, reward=pusht_reward)

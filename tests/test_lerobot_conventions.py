@@ -101,14 +101,14 @@ def test_policies_get_the_envs_task_in_both_worlds():
     from wmeval.envs import make_env
     from wmeval.envs.pusht import TASK_DESCRIPTION
     from wmeval.envs.world_model_env import WorldModelEnv
+    from wmeval.judges.frame import FrameJudge
     from worldmodel.baselines import CopyLastFrameWorldModel
 
     real = make_pusht_env(2, max_episode_steps=3)
     imagined = WorldModelEnv(
         CopyLastFrameWorldModel((16, 16), raw_action_dim=2),
         make_env("pusht", num_envs=2, max_episode_steps=3),
-        lambda px: np.zeros((len(px), 5)),
-        lambda states: np.zeros(len(states)),
+        FrameJudge(lambda px: np.zeros((len(px), 5)), lambda states: np.zeros(len(states)), "zeros"),
     )
     for env in (real, imagined):
         policy = Drift()
