@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from wmeval.cli import main
 from wmeval.sharding import Sharding, map_units, resolve_workers
@@ -53,17 +52,9 @@ RANK = [
 ]
 
 
-@pytest.fixture
-def one_thread():
-    """The ranks run one torch thread each (torchrun's default); the single-process run matches them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @needs_shipped
 def test_torchrun_ranks_write_the_single_process_report(tmp_path, one_thread):
+    # the ranks run one torch thread each (torchrun's default), as this process does under `one_thread`;
     # the noisy expert checks that a unit's numbers do not depend on which process rolled it, or after what
     assert main([*RANK, f"out={tmp_path / 'single'}"]) == 0
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541"]
