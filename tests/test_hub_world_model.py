@@ -79,7 +79,7 @@ def test_a_cached_hub_id_loads_offline_and_imagines_the_same_frames(tmp_path) ->
 
 
 def test_rank_resolves_a_cached_hub_id_to_a_named_model(tmp_path) -> None:
-    from wmeval.commands.rank import resolve_world_models
+    from wmeval.ranking.inputs import resolve_world_models
 
     folder = tiny_world_model().save_pretrained(tmp_path / "model")
     lay_into_hub_cache(folder, REPO, COMMIT)
