@@ -144,7 +144,7 @@ def test_ranking_and_metrics_by_hub_id_match_the_directory(tmp_path) -> None:
         return json.loads((tmp_path / out / "report.json").read_text())["ranking"]
 
     assert ranking(REPO, "by_id") == ranking(str(tmp_path / "train" / "model"), "by_dir")
-    args = ["metrics", f"wm={REPO}", f"data={data}", f"out={tmp_path / 'metrics'}", *KEYS]
+    args = ["metrics", f"world_models=[{REPO}]", f"data={data}", f"out={tmp_path / 'metrics'}", *KEYS]
     assert (
         main([*args, "metrics=[video]", "video.metrics=[psnr]", "episodes=2", "horizon=2", "progress=false"])
         == 0
