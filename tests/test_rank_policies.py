@@ -257,3 +257,26 @@ def test_policy_sets_resolve_names_and_refuse_a_single_policy():
     assert sets["family"][0] == "pusht/expert@image" and sets["listed"] == ["random", "pusht/idle"]
     with pytest.raises(ConfigError, match="at least two distinct policies"):
         resolve_policy_sets("pusht", "random")
+
+
+def test_rank_config_checks_its_values_and_the_demo_config_is_ranks_with_its_own_choices():
+    from dataclasses import asdict
+
+    from wmeval.cli import compose_config
+    from wmeval.errors import ConfigError
+    from wmeval.ranking import RankConfig
+
+    with pytest.raises(ConfigError, match="episodes=1 must be an integer >= 2"):
+        RankConfig(episodes=1)
+    with pytest.raises(ConfigError, match="rerun='x' is unknown"):
+        RankConfig(rerun="x")
+    with pytest.raises(ConfigError, match="outcome='best' is unknown"):
+        RankConfig(outcome="best")
+    rank, demo = (asdict(RankConfig.from_config(compose_config(c, []))) for c in ("rank", "demo"))
+    differ = {k: (rank[k], demo[k]) for k in rank if rank[k] != demo[k]}
+    assert differ == {
+        "policies": ("family", ["family", "heldout"]),
+        "outcome": ("graded", "coverage"),
+        "workers": (1, "auto"),
+        "save_rollouts": (True, False),
+    }
