@@ -131,6 +131,8 @@ def rank_policies(
     `sharding` spreads the (policy, world) units over local processes or torchrun ranks (`wmeval.sharding`):
     each unit seeds itself, so the numbers do not depend on the split.
     """
+    if cfg.episodes == "auto":
+        raise ConfigError("episodes=auto sizes a run in `rank`; rank_policies needs a number of episodes")
     env, episodes, max_steps, seed = cfg.env, int(cfg.episodes), cfg.max_steps, cfg.seed
     num_envs, num_steps, n_boot, progress = cfg.num_envs, cfg.num_steps, cfg.n_boot, cfg.progress
     cadences = {int(wm.config.sim_steps_per_frame) for wm in world_models.values()}
