@@ -51,6 +51,13 @@ def files_under(path: Path) -> list[Path]:
         (["train", "data=x", "dit=S"], "set one of them, e.g. dit.size='S'"),
         (["train", "data=x", "resume=true"], "resume=true needs out=DIR"),
         (["trian"], "unknown command 'trian'"),
+        (["demo", "world_model=x"], "'world_model' is now 'world_models', a list: pass world_models=[DIR]"),
+        (["metrics", "wm=x", "data=x"], "'wm' is now 'world_models', a list: pass world_models=[DIR]"),
+        (
+            ["metrics", "world_models=[a,b]", "data=x"],
+            "metrics measures one world model: pass world_models=[DIR]",
+        ),
+        (["demo", "data=x"], "the demo records its own episodes; use wmeval rank data=DIR"),
     ],
 )
 def test_config_mistakes(capsys, tmp_path, monkeypatch, args, message) -> None:

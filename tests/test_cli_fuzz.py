@@ -61,7 +61,12 @@ def mutations(kind: str, places: dict[str, Path]) -> dict[str, str]:
 
 def _required(reference, places: dict[str, Path]) -> list[str]:
     """Valid values for the `???` keys (existing folders: nothing reads them, the checks come first)."""
-    return [f"{key}={places['dir']}" for key, value in leaves(reference) if value == "???"]
+    folder = places["dir"]
+    return [
+        f"{key}=[{folder}]" if key_kind(key, value) == "dirs" else f"{key}={folder}"
+        for key, value in leaves(reference)
+        if value == "???"
+    ]
 
 
 def _apply(reference, overrides: list[str]):

@@ -21,7 +21,9 @@ def test_help_shows_required_keys_their_comments_and_group_options(
 ) -> None:
     assert main(["metrics", "--help"]) == 0
     text = capsys.readouterr().out
-    assert "wm: ???" in text and "# a world-model directory" in text  # required, with what to pass
+    assert (
+        "world_models: ???" in text and "# one world model, as a list" in text
+    )  # required, with what to pass
     assert main(["train", "--help", "data=x"]) == 0
     text = capsys.readouterr().out
     assert "# ---- group encoder=<" in text and "| siglip2 |" in text and "(default: pixels)" in text

@@ -114,8 +114,8 @@ def test_the_real_and_imagined_envs_come_from_the_registered_task(toy: Task) -> 
 
 
 def test_policy_sets_and_estimators_are_asked_of_the_task(toy: Task) -> None:
-    from wmeval.commands.rank import resolve_policy_sets
     from wmeval.commands.record import resolve_policies
+    from wmeval.ranking.inputs import resolve_policy_sets
 
     assert resolve_policy_sets("toy", ["family", "random"]) == {
         "family": ["toy/high@image", "toy/low@image"],
@@ -144,13 +144,12 @@ def test_train_estimator_refuses_a_task_without_a_trainer(toy: Task) -> None:
 
 
 def test_ranking_a_registered_task_uses_its_env_judges_and_descriptions(toy: Task) -> None:
-    from wmeval.rank import rank_policies
+    from wmeval.ranking import RankConfig, rank_policies
 
     policies = {"high": ConstantPolicy(0.9), "low": ConstantPolicy(0.2)}
     world_models = {"copy": CopyLastFrameWorldModel((SIZE, SIZE), raw_action_dim=2)}
-    result = rank_policies(
-        policies, world_models, env="toy", episodes=2, max_steps=3, seed=0, n_boot=0, progress=False
-    )
+    cfg = RankConfig(env="toy", episodes=2, max_steps=3, seed=0, n_boot=0, progress=False)
+    result = rank_policies(policies, world_models, cfg)
     assert result.fps == 5 and result.readability is None  # the toy judge has no spread reader
     assert result.real_judge == "toy simulator" and result.judge == "toy level reader" + EVERY_FRAME
     assert result.real["high"].max_coverage() == pytest.approx([0.9, 0.9], abs=1e-6)

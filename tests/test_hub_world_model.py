@@ -79,7 +79,7 @@ def test_a_cached_hub_id_loads_offline_and_imagines_the_same_frames(tmp_path) ->
 
 
 def test_rank_resolves_a_cached_hub_id_to_a_named_model(tmp_path) -> None:
-    from wmeval.commands.rank import resolve_world_models
+    from wmeval.ranking.inputs import resolve_world_models
 
     folder = tiny_world_model().save_pretrained(tmp_path / "model")
     lay_into_hub_cache(folder, REPO, COMMIT)
@@ -144,7 +144,7 @@ def test_ranking_and_metrics_by_hub_id_match_the_directory(tmp_path) -> None:
         return json.loads((tmp_path / out / "report.json").read_text())["ranking"]
 
     assert ranking(REPO, "by_id") == ranking(str(tmp_path / "train" / "model"), "by_dir")
-    args = ["metrics", f"wm={REPO}", f"data={data}", f"out={tmp_path / 'metrics'}", *KEYS]
+    args = ["metrics", f"world_models=[{REPO}]", f"data={data}", f"out={tmp_path / 'metrics'}", *KEYS]
     assert (
         main([*args, "metrics=[video]", "video.metrics=[psnr]", "episodes=2", "horizon=2", "progress=false"])
         == 0

@@ -57,7 +57,7 @@ def full_run(setup):
         mp.setenv(
             "TORCH_HOME", str(root / "empty_torch_home")
         )  # no cached backbones: LPIPS/FID/FVD unavailable
-        assert main(["metrics", f"wm={wm}", f"data={data}", f"out={out}", *SMALL]) == 0
+        assert main(["metrics", f"world_models=[{wm}]", f"data={data}", f"out={out}", *SMALL]) == 0
     return out, json.loads((out / "metrics.json").read_text())
 
 
@@ -100,7 +100,13 @@ def test_metrics_writes_every_block_and_curves(full_run):
 def test_same_seed_same_numbers(setup, full_run):
     wm, data, root = setup
     out = root / "again"
-    args = [f"wm={wm}", f"data={data}", f"out={out}", "metrics=[controllability,idm,probe,video]", *SMALL]
+    args = [
+        f"world_models=[{wm}]",
+        f"data={data}",
+        f"out={out}",
+        "metrics=[controllability,idm,probe,video]",
+        *SMALL,
+    ]
     assert main(["metrics", *args, "video.metrics=[psnr,ssim]"]) == 0
     again = json.loads((out / "metrics.json").read_text())["metrics"]
     first = full_run[1]["metrics"]
@@ -111,14 +117,24 @@ def test_same_seed_same_numbers(setup, full_run):
 
 def test_unknown_metric_is_a_one_line_error(setup, capsys):
     wm, data, root = setup
-    assert main(["metrics", f"wm={wm}", f"data={data}", f"out={root / 'bad'}", "metrics=[nope]"]) == 2
+    assert (
+        main(["metrics", f"world_models=[{wm}]", f"data={data}", f"out={root / 'bad'}", "metrics=[nope]"])
+        == 2
+    )
     assert "nope" in capsys.readouterr().err
 
 
 def test_heldout_all_evaluates_every_episode_as_a_test_set(setup):
     wm, data, root = setup
     out = root / "test_set"
-    args = ["metrics", f"wm={wm}", f"data={data}", f"out={out}", "metrics=[video]", "video.metrics=[psnr]"]
+    args = [
+        "metrics",
+        f"world_models=[{wm}]",
+        f"data={data}",
+        f"out={out}",
+        "metrics=[video]",
+        "video.metrics=[psnr]",
+    ]
     assert main([*args, "heldout=all", "episodes=4", "horizon=2", "threads=1", "progress=false"]) == 0
     run = json.loads((out / "metrics.json").read_text())["run"]
     assert run["episodes"] == [0, 1, 2, 3] and run["train_episodes"] == 0
@@ -128,8 +144,13 @@ def test_heldout_all_evaluates_every_episode_as_a_test_set(setup):
 def test_heldout_all_refuses_metrics_that_train(setup, capsys):
     wm, data, root = setup
     out = root / "no_train"
-    assert main(["metrics", f"wm={wm}", f"data={data}", f"out={out}", "metrics=[idm]", "heldout=all"]) == 2
+    assert (
+        main(
+            ["metrics", f"world_models=[{wm}]", f"data={data}", f"out={out}", "metrics=[idm]", "heldout=all"]
+        )
+        == 2
+    )
     assert "heldout=all leaves no training episodes" in capsys.readouterr().err
     assert not out.exists()  # the failed command leaves no empty output directory behind
-    assert main(["metrics", f"wm={wm}", f"data={data}", f"out={out}", "heldout=half"]) == 2
+    assert main(["metrics", f"world_models=[{wm}]", f"data={data}", f"out={out}", "heldout=half"]) == 2
     assert "heldout='half' must be a number of episodes, all, or null" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def test_train_uses_the_card_layout_and_both_cameras(trained) -> None:
 
 def test_metrics_and_ranking_in_imagination(dataset, trained, tmp_path) -> None:
     out = tmp_path / "metrics"
-    args = ["metrics", f"wm={trained / 'model'}", f"data={dataset}", f"out={out}", *KEYS]
+    args = ["metrics", f"world_models=[{trained / 'model'}]", f"data={dataset}", f"out={out}", *KEYS]
     more = ["metrics=[video,probe]", "video.metrics=[psnr,ssim]", "episodes=3", "horizon=2", "progress=false"]
     assert main([*args, *more]) == 0
     report = json.loads((out / "metrics.json").read_text())

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from wmeval.errors import ConfigError
-from wmeval.metrics import ranking_fidelity
 from wmeval.metrics.precision import ci_half_width, episodes_for, order_warnings, sized_run
+from wmeval.ranking.fidelity import ranking_fidelity
 
 SKILLS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 SKILLS_SEEN = [0.1, 0.3, 0.2, 0.4, 0.6, 0.5, 0.8, 0.7]  # the world model swaps three neighbouring pairs

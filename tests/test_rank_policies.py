@@ -225,9 +225,10 @@ def _rollouts(max_coverage: list[float]) -> Rollouts:
 def test_each_policy_set_is_ranked_on_its_own_and_flagged_when_it_trained_the_model():
     from types import SimpleNamespace
 
-    from wmeval.rank import RankResult, fidelity_blocks
+    from wmeval.ranking.fidelity import fidelity_blocks
+    from wmeval.ranking.report import build_report
+    from wmeval.ranking.run import RankResult
     from wmeval.report.markdown import build_blocks
-    from wmeval.report.ranking import build_report
 
     real = {"a": [0.9, 0.8], "b": [0.5, 0.4], "c": [0.2, 0.3], "d": [0.7, 0.6]}
     imagined = {"a": [0.8, 0.8], "b": [0.6, 0.5], "c": [0.6, 0.7], "d": [0.1, 0.2]}  # c and d flipped
@@ -249,10 +250,33 @@ def test_each_policy_set_is_ranked_on_its_own_and_flagged_when_it_trained_the_mo
 
 
 def test_policy_sets_resolve_names_and_refuse_a_single_policy():
-    from wmeval.commands.rank import resolve_policy_sets
     from wmeval.errors import ConfigError
+    from wmeval.ranking.inputs import resolve_policy_sets
 
     sets = resolve_policy_sets("pusht", ["family", "random", "pusht/idle"])
     assert sets["family"][0] == "pusht/expert@image" and sets["listed"] == ["random", "pusht/idle"]
     with pytest.raises(ConfigError, match="at least two distinct policies"):
         resolve_policy_sets("pusht", "random")
+
+
+def test_rank_config_checks_its_values_and_the_demo_config_is_ranks_with_its_own_choices():
+    from dataclasses import asdict
+
+    from wmeval.cli import compose_config
+    from wmeval.errors import ConfigError
+    from wmeval.ranking import RankConfig
+
+    with pytest.raises(ConfigError, match="episodes=1 must be an integer >= 2"):
+        RankConfig(episodes=1)
+    with pytest.raises(ConfigError, match="rerun='x' is unknown"):
+        RankConfig(rerun="x")
+    with pytest.raises(ConfigError, match="outcome='best' is unknown"):
+        RankConfig(outcome="best")
+    rank, demo = (asdict(RankConfig.from_config(compose_config(c, []))) for c in ("rank", "demo"))
+    differ = {k: (rank[k], demo[k]) for k in rank if rank[k] != demo[k]}
+    assert differ == {
+        "policies": ("family", ["family", "heldout"]),
+        "outcome": ("graded", "coverage"),
+        "workers": (1, "auto"),
+        "save_rollouts": (True, False),
+    }

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from wmeval.metrics import (
+from wmeval.metrics import bootstrap
+from wmeval.ranking import fidelity as rk
+from wmeval.ranking.fidelity import (
     RankingInputError,
-    bootstrap,
     kendall_tau_b,
     mmrv,
     order_world_models,
@@ -19,7 +20,6 @@ from wmeval.metrics import (
     ranking_fidelity,
     spearman,
 )
-from wmeval.metrics import ranking as rk
 
 # ---------------------------------------------------------------------------------- hand-worked values
 

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from policies.errors import PolicyError
 from wmeval.config_checks import check_override_types, check_required, check_values, composition_message
-from wmeval.errors import WmevalError
+from wmeval.errors import ConfigError, WmevalError
 from wmeval.io import remove_empty_out_dirs
 from wmeval.logs import detach_run_log, error_to_run_log, setup_console
 from worldmodel.errors import WorldModelError
@@ -78,7 +78,7 @@ def compose_config(command: str, overrides: list[str]) -> DictConfig:
         try:
             cfg = compose(config_name=command, overrides=overrides)
         except (ConfigCompositionException, OverrideParseException) as err:
-            raise WmevalError(composition_message(command, reference, err)) from err
+            raise ConfigError(composition_message(command, reference, err)) from err
     check_override_types(cfg, reference, overrides)
     check_values(cfg, reference)
     check_required(command, cfg)

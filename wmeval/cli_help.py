@@ -17,23 +17,27 @@ _GLOBAL_PACKAGE = "# @package _global_"
 
 def command_help(command: str, description: str) -> str:
     """The help text of `wmeval <command>`: its YAML in composition order, groups expanded with their options."""
-    conf = files("wmeval.conf")
-    text = (conf / f"{command}.yaml").read_text()
     parts = [
         f"wmeval {command}: {description}",
         f"usage: wmeval {command} [key=value ...]   (`???` marks a required key; nested keys as a.b=value)",
     ]
-    for entry in OmegaConf.create(text).get("defaults", []):
+    parts += _config_parts(files("wmeval.conf"), command, f"{command} keys")
+    return "\n\n".join(parts) + "\n"
+
+
+def _config_parts(conf: Traversable, name: str, label: str) -> list[str]:
+    """`name.yaml` in composition order; a config it builds on (`demo` on `rank`) is expanded in place."""
+    text = (conf / f"{name}.yaml").read_text()
+    parts = []
+    for entry in OmegaConf.create(text).get("defaults") or ["_self_"]:
         if entry == "_self_":
-            parts.append(f"# ---- {command} keys\n" + _DEFAULTS_BLOCK.sub("", text).strip("\n"))
+            parts.append(f"# ---- {label}\n" + _DEFAULTS_BLOCK.sub("", text).strip("\n"))
         elif isinstance(entry, str):
-            parts.append(
-                f"# ---- shared keys ({entry}.yaml)\n" + (conf / f"{entry}.yaml").read_text().strip("\n")
-            )
+            parts += _config_parts(conf, entry, f"shared keys ({entry}.yaml)")
         else:
             group, choice = next(iter(entry.items()))
             parts.append(_group_text(conf, str(group), choice))
-    return "\n\n".join(parts) + "\n"
+    return parts
 
 
 def group_options(conf: Traversable, group: str) -> list[str]:

@@ -19,6 +19,9 @@ _GROUP_OPTIONS = re.compile(r"Available options in '([^']+)':\n((?:\t.+\n?)+)")
 #: (`wmeval rank episodes=auto`: as many episodes as `precision` needs).
 ACCEPTS_AUTO = {"episodes": "precision", "workers": "workers"}
 
+#: Old spellings of keys -> the key that replaced them (one world-model key, a list, across rank/demo/metrics).
+RENAMED = {"world_model": "world_models", "wm": "world_models"}
+
 
 def composition_message(command: str, reference: DictConfig, err: Exception) -> str:
     """One line for a Hydra composition error: the key, the closest known key, and what is accepted."""
@@ -40,6 +43,9 @@ def unknown_key_message(command: str, reference: DictConfig, key: str) -> str:
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(reference, parent) if parent else reference
     known = sorted(node.keys()) if isinstance(node, DictConfig) else []
+    if RENAMED.get(leaf) in known:
+        new = RENAMED[leaf]
+        return f"'{key}' is now '{new}', a list: pass {new}=[DIR] (`wmeval {command} --help` lists every key)"
     close = difflib.get_close_matches(leaf, known, n=1)
     prefix = f"{parent}." if parent else ""
     hint = f"did you mean {prefix}{close[0]}? " if close else ""
@@ -119,7 +125,6 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
         "pass a latent-cache .h5 file (built there when missing), or null for out/latents.h5",
     ),
     "data": ("dir", _DATA),
-    "wm": ("dir", _WORLD_MODEL),
     "world_models": ("dirs", _WORLD_MODEL),
     "world_model": ("dir", _WORLD_MODEL),
     "init_from": ("path", "pass a world-model directory, a checkpoint directory or a training run directory"),

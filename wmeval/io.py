@@ -75,6 +75,18 @@ def prepare_out_dir(out: str | None, command: str, overwrite: bool = False) -> P
     return path
 
 
+def link_latest(out: Path) -> None:
+    """`<out's parent>/latest` -> `out` (a relative symlink, replaced atomically; skipped where links are not
+    allowed), so the newest run of a command is always at `outputs/<command>/latest`."""
+    latest = out.parent / "latest"
+    tmp = out.parent / f".latest.{os.getpid()}"
+    try:
+        tmp.symlink_to(out.name)
+        os.replace(tmp, latest)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
 def remove_empty_out_dirs() -> None:
     """After a failed command: remove the output directories it created and never wrote into (its run log
     aside)."""

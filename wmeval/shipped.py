@@ -1,4 +1,4 @@
-"""Where the PushT world model shipped with the package lives (what `world_model=shipped` and `wm=shipped` mean)."""
+"""Where the PushT world model shipped with the package lives (what `world_models=[shipped]` means)."""
 
 from pathlib import Path
 

@@ -2,46 +2,55 @@
 
 Records fresh real episodes with the PushT policy family, ranks the family in the real simulator and inside
 the shipped world model (and the copy-last-frame baseline) on paired start states, and writes the report to
-`outputs/demo/<timestamp>/`, with `outputs/demo/latest` pointing at it.
+`outputs/demo/<timestamp>/`, with `outputs/demo/latest` pointing at it. `demo.yaml` is `rank.yaml` with the
+demo's choices on top.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from wmeval.cli import compose_config
-from wmeval.commands.rank import rank_and_report, validate
-from wmeval.io import prepare_out_dir, write_json
+from wmeval.errors import ConfigError
+from wmeval.io import link_latest, prepare_out_dir
+from wmeval.ranking.config import RankConfig
+from wmeval.ranking.report import write_ranking_outputs
+from wmeval.ranking.run import rank
 from wmeval.report.summary import summary_text
 from wmeval.sharding import Sharding, resolve_workers
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
-    validate(cfg)
+    if cfg.data:
+        raise ConfigError(f"data={cfg.data}: the demo records its own episodes; use wmeval rank data=DIR")
+    rank_cfg = RankConfig.from_config(cfg)
     out = prepare_out_dir(cfg.out, "demo", overwrite=cfg.overwrite)
     timings = {"record": 0.0, "train": 0.0}
-    world_model = str(cfg.world_model)
     if cfg.train:
-        world_model, timings["record"], timings["train"] = _train_from_scratch(cfg, out)
+        model, timings["record"], timings["train"] = _train_from_scratch(cfg, out)
+        rank_cfg = dataclasses.replace(rank_cfg, world_models=[model])
 
-    sharding = Sharding(workers=resolve_workers(cfg.workers))  # local worker processes, never torchrun
-    report = rank_and_report(cfg, out, [world_model], baseline=True, timings=timings, sharding=sharding)
-    report["timings_s"]["total"] = time.perf_counter() - started  # report writing included
-    write_json(out / "report.json", report)
-    write_json(out / "ranking.json", report)
-    _link_latest(out)
+    sharding = Sharding(workers=resolve_workers(rank_cfg.workers))  # local worker processes, never torchrun
+    ranked_at = time.perf_counter()
+    ranking = rank(rank_cfg, sharding)
+    timings["rank"] = time.perf_counter() - ranked_at
+    report = write_ranking_outputs(out, ranking, timings, started, OmegaConf.to_container(cfg, resolve=True))
+    link_latest(out)
     print(f"\n{summary_text(report, out)}   ({report['timings_s']['total']:.0f} s)")
     return report
 
 
 def _train_from_scratch(cfg: DictConfig, out: Path) -> tuple[str, float, float]:
-    """`wmeval record` + `wmeval train` with the shipped model's recipe, scaled by the profile."""
+    """`wmeval record` + `wmeval train` with the shipped model's recipe, scaled by the profile.
+
+    The train command has no library entry point below its Hydra config (its recipe is a config group), so
+    this composes the two commands' configs rather than calling functions."""
     from wmeval.commands import record, train
 
     started = time.perf_counter()
@@ -76,14 +85,3 @@ def _train_from_scratch(cfg: DictConfig, out: Path) -> tuple[str, float, float]:
         )
     )
     return str(out / "train" / "model"), recorded - started, time.perf_counter() - recorded
-
-
-def _link_latest(out: Path) -> None:
-    """`outputs/demo/latest` -> this run (a relative symlink, replaced atomically)."""
-    latest = out.parent / "latest"
-    tmp = out.parent / f".latest.{os.getpid()}"
-    try:
-        tmp.symlink_to(out.name)
-        os.replace(tmp, latest)
-    except OSError:
-        tmp.unlink(missing_ok=True)

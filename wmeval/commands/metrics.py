@@ -41,13 +41,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"metrics={wanted} has unknown or no entries: choose from {', '.join(KNOWN)}")
     if cfg.episodes < 1 or cfg.horizon < 1 or cfg.context < 1:
         raise ConfigError("episodes, horizon and context must all be >= 1")
+    if len(cfg.world_models) != 1:
+        raise ConfigError(
+            f"world_models={list(cfg.world_models)}: metrics measures one world model: pass world_models=[DIR]"
+        )
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     device = str(cfg.device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(cfg.seed)
-    wm_path = SHIPPED_WORLD_MODEL if str(cfg.wm) == "shipped" else Path(str(cfg.wm))
+    spec = str(cfg.world_models[0])
+    wm_path = SHIPPED_WORLD_MODEL if spec == "shipped" else Path(spec)
     wm = WorldModel.from_pretrained(wm_path, device=device)
     out = prepare_out_dir(cfg.out, "metrics", overwrite=cfg.overwrite)
     episodes = load_data(

@@ -26,7 +26,7 @@ def _imagined(world_model: Any, env: str, num_envs: int, device: str, **kwargs: 
     the real env's frame rate and its reward formula."""
     from wmeval.envs.imagined import make_imagined_env
     from wmeval.envs.lerobot_env import env_reward
-    from wmeval.rank import load_world_model
+    from wmeval.ranking.inputs import load_world_model
 
     reward = env_reward(env)
     if isinstance(world_model, str):

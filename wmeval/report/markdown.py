@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wmeval.io import to_json_safe, write_text
-from wmeval.metrics import order_world_models
+from wmeval.ranking.fidelity import order_world_models
 
 #: Fidelity statistics in report order, with the label a reader sees.
 STATS = {

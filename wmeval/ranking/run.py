@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,15 +19,16 @@ from wmeval.errors import ConfigError
 from wmeval.judges.frame import FrameJudge
 from wmeval.judges.outcomes import OUTCOMES, episode_outcomes
 from wmeval.judges.readability import READABLE_QUANTILE, judge_readability, real_spreads
-from wmeval.metrics.ranking import ranking_fidelity
+from wmeval.metrics.precision import sized_run
+from wmeval.ranking.config import RankConfig
+from wmeval.ranking.fidelity import FIDELITY_KEYS, fidelity_blocks, ranking_fidelity
+from wmeval.ranking.inputs import resolve_policy_sets, resolve_world_models, warn_in_training_data
 from wmeval.rollout import Rollouts, rollout
 from wmeval.sharding import Sharding, map_units
-from worldmodel import WorldModel
-from worldmodel.baselines import CopyLastFrameWorldModel
-from worldmodel.hub import looks_like_hub_id, split_revision
 
-#: The fidelity statistics every comparison reports.
-FIDELITY_KEYS = ("pearson", "spearman", "kendall", "mmrv")
+log = logging.getLogger(__name__)
+#: The copy-last-frame world model's name: a reference, never the headline.
+BASELINE = "copy_last"
 
 
 @dataclass
@@ -57,42 +59,6 @@ def _every_frame_read_fidelity(
             block = ranking_fidelity(naive, real, n_boot=0)
             blocks[wm_name][outcome] = {k: block[k] for k in FIDELITY_KEYS}
     return blocks
-
-
-def fidelity_blocks(
-    result: RankResult, names: list[str], *, n_boot: int, seed: int
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """world model -> outcome -> ranking block over the policies `names` (a policy set, or all of them)."""
-    blocks: dict[str, dict[str, dict[str, Any]]] = {}
-    for wm_name, by_policy in result.imagined.items():
-        blocks[wm_name] = {}
-        for outcome in OUTCOMES:
-            real = {p: episode_outcomes(result.real[p], outcome) for p in names}
-            imagined = {p: episode_outcomes(by_policy[p], outcome) for p in names}
-            block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
-            block["judge"] = f"{outcome}: real by {result.real_judge}; imagined by {result.judge}"
-            blocks[wm_name][outcome] = block
-    return blocks
-
-
-def load_world_model(spec: str, *, reference: Any = None, device: str = "cpu") -> Any:
-    """A world model from a directory or a Hub id (`owner/name[@revision]`, read from the Hugging Face cache),
-    or `copy_last` (the baseline, shaped like `reference`)."""
-    if spec == "copy_last":
-        if reference is None:
-            raise ConfigError(
-                "world model 'copy_last' needs a real world model beside it to copy its protocol"
-            )
-        ref = reference.config
-        return CopyLastFrameWorldModel(
-            reference.image_size, ref.raw_action_dim, ref.sim_steps_per_frame, ref.action_mode
-        )
-    if not Path(spec).is_dir() and not looks_like_hub_id(split_revision(spec)[0]):
-        raise ConfigError(
-            f"world model {spec!r} is not a directory: pass a `wmeval train` output's model/ dir "
-            "or a Hub id (owner/name) in the Hugging Face cache"
-        )
-    return WorldModel.from_pretrained(spec, device=device)
 
 
 @dataclass(frozen=True)
@@ -150,19 +116,12 @@ def _roll_unit(unit: _Unit) -> Rollouts:
 def rank_policies(
     policies: dict[str, Any],
     world_models: dict[str, Any],
-    *,
-    env: str,
-    episodes: int,
-    max_steps: int,
-    seed: int,
-    num_envs: int = 16,
-    num_steps: int | None = None,
-    n_boot: int = 1000,
-    progress: bool = True,
-    readable_only: bool = False,
+    cfg: RankConfig,
     sharding: Sharding | None = None,
 ) -> RankResult:
-    """Roll every policy in the real env and in every world model from the same seeded start states.
+    """Roll every policy in the real env and in every world model from the same seeded start states
+    (`cfg.episodes` of them; `cfg.env`, `max_steps`, `seed`, `num_envs`, `num_steps`, `n_boot`, `progress`
+    and `readable_only` are read; `policies`, `world_models` and `baseline` are the caller's: `rank` resolves them).
 
     The policy sees a fresh observation every `sim_steps_per_frame` steps in BOTH worlds (the cadence at
     which a world model produces frames), so imagined and real numbers come from the same protocol.
@@ -172,6 +131,10 @@ def rank_policies(
     `sharding` spreads the (policy, world) units over local processes or torchrun ranks (`wmeval.sharding`):
     each unit seeds itself, so the numbers do not depend on the split.
     """
+    if cfg.episodes == "auto":
+        raise ConfigError("episodes=auto sizes a run in `rank`; rank_policies needs a number of episodes")
+    env, episodes, max_steps, seed = cfg.env, int(cfg.episodes), cfg.max_steps, cfg.seed
+    num_envs, num_steps, n_boot, progress = cfg.num_envs, cfg.num_steps, cfg.n_boot, cfg.progress
     cadences = {int(wm.config.sim_steps_per_frame) for wm in world_models.values()}
     if len(cadences) != 1:
         raise ConfigError(
@@ -207,7 +170,7 @@ def rank_policies(
     judge = task.judge()
     spread = judge.spread_reader
     real_spread = None if spread is None else real_spreads(result.real, spread, obs_every)
-    if real_spread is not None and readable_only:
+    if real_spread is not None and cfg.readable_only:
         judge = judge.gated(float(np.quantile(real_spread, READABLE_QUANTILE)))
     result.timings_s["real"] = time.perf_counter() - started
 
@@ -238,3 +201,46 @@ def rank_policies(
     if gated:
         result.readability["every_frame_read"] = _every_frame_read_fidelity(result, judge)
     return result
+
+
+@dataclass
+class Ranking:
+    """A finished ranking: the rollouts and blocks, what was ranked, and the config with the episodes used."""
+
+    result: RankResult
+    world_models: dict[str, Any]
+    policy_sets: dict[str, list[str]]
+    cfg: RankConfig
+
+
+def rank(cfg: RankConfig, sharding: Sharding | None = None) -> Ranking | None:
+    """Resolve `cfg.policies` and `cfg.world_models`, then `rank_policies` with `cfg.episodes` (or, with
+    `episodes="auto"`, as many as `cfg.precision` needs: `wmeval.metrics.precision.sized_run`). Under torchrun
+    every process rolls its share; only the main one gets the ranking, the others None."""
+    from policies.registry import make_policy
+
+    sharding = sharding or Sharding()
+    sets = resolve_policy_sets(cfg.env, cfg.policies)
+    policies = {name: make_policy(name, seed=cfg.seed) for group in sets.values() for name in group}
+    world_models = resolve_world_models(cfg.world_models, cfg.baseline, sharding.device or cfg.device)
+    if sharding.is_main:
+        warn_in_training_data(policies, world_models)
+    result, sampling = sized_run(
+        lambda episodes: rank_policies(
+            policies, world_models, dataclasses.replace(cfg, episodes=episodes), sharding
+        ),
+        lambda res: {n: b[cfg.outcome] for n, b in res.blocks.items() if n != BASELINE},
+        episodes=cfg.episodes,
+        target=cfg.precision,
+        pilot=cfg.pilot_episodes,
+        max_episodes=cfg.max_episodes,
+        multiple_of=cfg.num_envs,
+    )
+    if not sharding.is_main:
+        return None
+    for line in sampling["warnings"]:
+        log.warning(line)
+    for name, blocks in result.blocks.items():
+        if name != BASELINE:
+            blocks[cfg.outcome]["sampling"] = sampling
+    return Ranking(result, world_models, sets, dataclasses.replace(cfg, episodes=sampling["episodes"]))

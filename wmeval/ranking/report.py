@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 from wmeval.io import to_json_safe, write_json
 from wmeval.provenance import in_training_data, training_data
-from wmeval.rank import FIDELITY_KEYS, RankResult, fidelity_blocks
+from wmeval.ranking.fidelity import FIDELITY_KEYS, fidelity_blocks
+from wmeval.ranking.run import BASELINE, Ranking, RankResult
 from wmeval.report import plots
 from wmeval.report.episodes import REAL, episodes_from_rollouts
 from wmeval.report.eval_info import write_eval_infos
 from wmeval.report.markdown import write_report
 from wmeval.report.video import write_episode_videos
-
-BASELINE = "copy_last"
 
 
 def world_model_info(name: str, wm: Any) -> dict[str, str]:
@@ -95,26 +93,26 @@ def build_report(
 
 def write_ranking_outputs(
     out: Path,
-    result: RankResult,
-    world_models: dict[str, Any],
-    cfg: DictConfig,
+    ranking: Ranking,
     timings: dict[str, float],
-    policy_sets: dict[str, list[str]] | None = None,
+    started: float,
+    command_config: dict[str, Any],
 ) -> dict[str, Any]:
-    """`report.json` (and its alias `ranking.json`), the resolved config, plots, report.md/html, rollouts.rrd,
-    lerobot-eval's `eval_info` per world and policy under `eval_info/`, real | imagined MP4s of the first
-    `videos` episodes per policy under `videos/`, and with `save_rollouts` every rollout as a LeRobotDataset
-    per world under `rollouts/`."""
+    """Real | imagined MP4s of the first `videos` episodes per policy under `videos/`, lerobot-eval's
+    `eval_info` per world and policy under `eval_info/`, plots, with `save_rollouts` every rollout as a
+    LeRobotDataset per world under `rollouts/`, rollouts.rrd; then, once the total time (since `started`, a
+    `time.perf_counter()`) is known, the resolved config, `report.json` (and its alias `ranking.json`) and
+    report.md/html. The report is written last and once, so its presence means the run finished."""
+    result, world_models, cfg = ranking.result, ranking.world_models, ranking.cfg
     report = build_report(
-        result, world_models, cfg.outcome, cfg.seed, timings, policy_sets=policy_sets, n_boot=cfg.n_boot
+        result,
+        world_models,
+        cfg.outcome,
+        cfg.seed,
+        timings,
+        policy_sets=ranking.policy_sets,
+        n_boot=cfg.n_boot,
     )
-    report["timings_s"]["total"] = report["timings_s"].get("total") or sum(
-        v for k, v in report["timings_s"].items() if k != "total"
-    )
-    report = to_json_safe(report)
-    write_json(out / "config.json", to_json_safe(OmegaConf.to_container(cfg, resolve=True)))
-    write_json(out / "report.json", report)
-    write_json(out / "ranking.json", report)
     videos = {}
     if cfg.videos:
         videos = write_episode_videos(
@@ -132,12 +130,11 @@ def write_ranking_outputs(
         "coverage over time": plots.success_curves(
             out / "curves.png",
             plots.curves_from_episodes(
-                episodes_from_rollouts(result.real, result.imagined, per_policy=cfg.episodes)
+                episodes_from_rollouts(result.real, result.imagined, per_policy=int(cfg.episodes))
             ),
         ),
         "real vs imagined frames": plots.frame_grid(out / "frames.png", views),
     }
-    write_report(out, report, figures)
     if cfg.save_rollouts:
         from wmeval.data.rollout_datasets import save_rank_rollouts
 
@@ -157,7 +154,15 @@ def write_ranking_outputs(
         from wmeval.report.rerun import log_rollouts
 
         log_rollouts(out / "rollouts.rrd", views)
-    elif cfg.rerun in ("spawn", "serve"):
+
+    report["timings_s"]["total"] = time.perf_counter() - started
+    report = to_json_safe(report)
+    write_json(out / "config.json", to_json_safe({**command_config, "episodes": cfg.episodes}))
+    write_json(out / "report.json", report)
+    write_json(out / "ranking.json", report)
+    write_report(out, report, figures)
+
+    if cfg.rerun in ("spawn", "serve"):
         from wmeval.report.rerun import log_rollouts, open_recording
 
         with open_recording(cfg.rerun) as session:

@@ -15,17 +15,21 @@ the recorded ones is not modelling the task.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from wmeval.errors import ConfigError
+from wmeval.io import to_json_safe, write_json, write_text
 from wmeval.metrics.heldout import build_eval_set
 from wmeval.metrics.imagine import open_loop_latents
-from wmeval.metrics.ranking import ranking_fidelity
 from wmeval.metrics.success_probe import fit_probe, probe_features, probe_inputs
+from wmeval.ranking.fidelity import FIDELITY_KEYS, ranking_fidelity
+from wmeval.ranking.report import world_model_info
 from worldmodel import WorldModel
 
 GROUPS = ("policy", "task")
@@ -143,3 +147,61 @@ def _random_replays(wm: WorldModel, data_set: Any, num_steps: int | None, seed: 
     )
     c = data_set.context
     return [torch.cat((z[:c], im)) for z, im in zip(data_set.real_seq, imagined, strict=True)]
+
+
+def write_recorded_outputs(
+    out: Path,
+    blocks: dict[str, Any],
+    world_models: dict[str, WorldModel],
+    *,
+    data: str,
+    group_by: str,
+    seed: int,
+    started: float,
+    command_config: dict[str, Any],
+) -> dict[str, Any]:
+    """`report.json` (headline: the first world model; `started` is the run's `time.perf_counter()`),
+    report.md and the resolved config."""
+    name = next(iter(blocks))
+    first = blocks[name]
+    elapsed = time.perf_counter() - started
+    report = {
+        "mode": "recorded",
+        "ranking": {**first["ranking"], "judge": JUDGE},
+        "world_model": world_model_info(name, world_models[name]),
+        "baselines": {k: {f: v[f] for f in FIDELITY_KEYS} for k, v in first["references"].items()},
+        "recorded": blocks,
+        "data": data,
+        "group_by": group_by,
+        "timings_s": {"rank": elapsed, "total": elapsed},
+        "seed": seed,
+    }
+    report = to_json_safe(report)
+    write_json(out / "config.json", to_json_safe(command_config))
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", _recorded_markdown(report))
+    print(f"ranking written to {out / 'report.json'}")
+    return report
+
+
+def _recorded_markdown(report: dict[str, Any]) -> str:
+    rows = [
+        f"| {p['name']} | {p['real_success']:.3f} | {p['imagined_success']:.3f} | {p['episodes']} |"
+        for p in report["ranking"]["policies"]
+    ]
+    fid = report["ranking"]
+    return "\n".join(
+        [
+            f"# Recorded behaviours of {report['data']} replayed in {report['world_model']['checkpoint']}",
+            "",
+            f"Grouped by {report['group_by']}; {fid['judge']}.",
+            "",
+            "| group | recorded success | imagined success | episodes |",
+            "| --- | --- | --- | --- |",
+            *rows,
+            "",
+            f"Spearman {fid['spearman']}, Kendall {fid['kendall']}, Pearson {fid['pearson']}, MMRV {fid['mmrv']}.",
+            f"References (same fidelity numbers): {report['baselines']}.",
+            "",
+        ]
+    )

@@ -2,7 +2,8 @@
 
 Inputs are per-policy success rates: `imagined` (judged inside the world model) and `real` (the
 simulator's own flag), one entry per policy, in the same policy order. Definitions follow
-docs/design.md ("Policy-ranking fidelity").
+docs/design.md ("Policy-ranking fidelity"). `fidelity_blocks` applies them to a
+`RankResult`: one block per world model and outcome.
 
 Degenerate input, on purpose not an exception:
 - A correlation (Pearson, Spearman, Kendall) is `nan` when either vector is constant: with no spread
@@ -21,18 +22,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
 from wmeval.errors import WmevalError
+from wmeval.judges.outcomes import OUTCOMES, episode_outcomes
 from wmeval.metrics.bootstrap import bca_interval, jackknife_rates, resample_rates
+
+if TYPE_CHECKING:
+    from wmeval.ranking.run import RankResult
 
 ArrayLike = Sequence[float] | np.ndarray
 
 #: Statistics that get a bootstrap CI in `ranking_fidelity`, in report order.
 CI_STATS = ("pearson", "spearman", "kendall", "mmrv")
+#: The fidelity statistics every comparison reports.
+FIDELITY_KEYS = CI_STATS
 
 
 class RankingInputError(WmevalError, ValueError):
@@ -241,6 +248,22 @@ CI_METHODS = {
     True: "BCa bootstrap, paired over start states (one draw shared by every policy and world)",
     False: "BCa bootstrap, episodes resampled per policy (one draw shared by both worlds)",
 }
+
+
+def fidelity_blocks(
+    result: RankResult, names: list[str], *, n_boot: int, seed: int
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """world model -> outcome -> ranking block over the policies `names` (a policy set, or all of them)."""
+    blocks: dict[str, dict[str, dict[str, Any]]] = {}
+    for wm_name, by_policy in result.imagined.items():
+        blocks[wm_name] = {}
+        for outcome in OUTCOMES:
+            real = {p: episode_outcomes(result.real[p], outcome) for p in names}
+            imagined = {p: episode_outcomes(by_policy[p], outcome) for p in names}
+            block = ranking_fidelity(imagined, real, n_boot=n_boot, seed=seed)
+            block["judge"] = f"{outcome}: real by {result.real_judge}; imagined by {result.judge}"
+            blocks[wm_name][outcome] = block
+    return blocks
 
 
 def order_world_models(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
