@@ -17,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from wmeval.envs.registry import get_task
 from wmeval.envs.world_model_env import WorldModelEnv
 from wmeval.errors import ConfigError
 
@@ -26,11 +27,10 @@ Reward = Callable[[np.ndarray], np.ndarray]  # judged coverage [...] -> the env'
 def env_reward(name: str) -> Reward:
     """`name`'s reward as a function of coverage, so a world model's reward is the real env's formula
     applied to the judged coverage (and lerobot-eval numbers agree between the worlds)."""
-    if name == "pusht":
-        from wmeval.envs.pusht import pusht_reward
-
-        return pusht_reward
-    raise ConfigError(f"env={name!r} has no reward formula yet: the known one is pusht")
+    reward = get_task(name).reward
+    if reward is None:
+        raise ConfigError(f"env={name!r} declares no reward formula (its Task's `reward`)")
+    return reward
 
 
 def _declared_task(real: Any) -> tuple[str, str]:

@@ -223,4 +223,5 @@ TASK = Task(
     shipped_estimator=str(ASSET_DIR),
     frame_judge=frame_judge,
     train_estimator=train_estimator,
+    reward=pusht_reward,
 )

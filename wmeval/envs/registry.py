@@ -13,6 +13,7 @@ from importlib import import_module
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from wmeval.errors import ConfigError
 from wmeval.judges.frame import FrameJudge
@@ -47,6 +48,8 @@ class Task:
     frame_judge: Callable[[Any], FrameJudge] | None = None
     #: (frames, val_frames, epochs=, batch_size=, lr=, seed=) -> (trained estimator, held-out errors)
     train_estimator: Callable[..., tuple[Any, dict[str, Any]]] | None = None
+    #: judged coverage [...] -> the real env's reward [...], so an imagined env pays the real env's formula
+    reward: Callable[[np.ndarray], np.ndarray] | None = None
 
     def estimator(self, directory: str | None = None) -> Any:
         if self.load_estimator is None:
