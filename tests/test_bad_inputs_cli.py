@@ -40,6 +40,10 @@ def files_under(path: Path) -> list[Path]:
         (["rank", "episodes=abc"], "episodes='abc' must be an integer, like its default episodes=16"),
         (["rank", "progress=1"], "progress=1 must be true or false"),
         (["train", "data=x", "optim.lr=fast"], "optim.lr='fast' must be a number"),
+        (
+            ["train", "data=x", "dit.patch_size=[1,wide]"],
+            "must be an integer >= 0 or a list of them, e.g. [1,8]",
+        ),
         (["train", "data=x", "optim=3"], "optim holds keys (steps, "),
         (["train", "data=x", "dit=XXL"], "Could not find 'dit/XXL': choose dit= one of B, L, S, XL"),
         (["train", "data=x", "resume=true"], "resume=true needs out=DIR"),
