@@ -41,6 +41,10 @@ def files_under(path: Path) -> list[Path]:
         (["rank", "progress=1"], "progress=1 must be true or false"),
         (["rank", "videos=-1"], "videos=-1 must be an integer >= 0"),
         (["train", "data=x", "optim.lr=fast"], "optim.lr='fast' must be a number"),
+        (
+            ["train", "data=x", "dit.patch_size=[1,wide]"],
+            "must be an integer >= 0 or a list of them, e.g. [1,8]",
+        ),
         (["train", "data=x", "optim=3"], "optim holds keys (steps, "),
         (["train", "data=x", "encoder=nope"], "Could not find 'encoder/nope': choose encoder= one of "),
         (

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -149,4 +151,44 @@ def test_subgrid_path_starts_at_zero_so_a_warm_start_keeps_its_source_function()
     with pytest.raises(InputError, match="action_point_subgrid"):
         DiTConfig(
             in_channels=8, grid=(4, 4), action_dim=3, hidden_size=32, num_heads=2, action_point_subgrid=-1
+        )
+
+
+def test_a_rows_by_cols_patch_makes_a_row_of_object_tokens_one_token():
+    # [1, 8] over a 1 x 8 grid: one token per frame that sees all 8 cells, and the output keeps the grid
+    config = DiTConfig(
+        in_channels=5, grid=(1, 8), action_dim=3, hidden_size=32, depth=1, num_heads=2, patch_size=[1, 8]
+    )
+    assert config.tokens_grid == (1, 1)
+    dit = DiT(config)
+    assert tuple(dit.patch_embed.weight.shape) == (32, 5, 1, 8)
+    for p in dit.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    x, t, actions = torch.randn(1, 2, 1, 8, 5), torch.rand(1, 2), torch.randn(1, 2, 3)
+    out = dit(x, t, actions)
+    assert out.shape == x.shape
+    moved = x.clone()
+    moved[:, :, :, -1] += 1.0  # the last cell alone changes the first cell's output: they share the token
+    assert (dit(moved, t, actions)[:, :, :, 0] - out[:, :, :, 0]).abs().max() > 1e-4
+    again = DiTConfig(**json.loads(json.dumps(config.to_dict())))
+    assert again.patch == (1, 8) and again.tokens_grid == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("patch_size", "message"),
+    [
+        ([1, 3], r"latent grid \(1, 8\) is not divisible by patch_size=\[1, 3\]"),
+        ([1, 2, 4], "positive int or"),
+    ],
+)
+def test_a_patch_that_does_not_tile_the_grid_is_refused(patch_size, message):
+    with pytest.raises(InputError, match=message):
+        DiTConfig(
+            in_channels=5,
+            grid=(1, 8),
+            action_dim=3,
+            hidden_size=32,
+            depth=1,
+            num_heads=2,
+            patch_size=patch_size,
         )

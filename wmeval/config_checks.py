@@ -82,7 +82,7 @@ def check_override_types(cfg: DictConfig, reference: DictConfig, overrides: list
             raise ConfigError(
                 f"{key}={_show(value)}: {key} holds keys ({keys}); set one of them, e.g. {example}"
             )
-        expected = _expected(default, value)
+        expected = None if key in KEY_KINDS else _expected(default, value)  # listed keys: check_values
         if expected:
             raise ConfigError(
                 f"{key}={_show(value)} must be {expected}, like its default {key}={_show(default)}"
@@ -154,6 +154,7 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
     "camera_keys": ("list", ""),
     "cameras": ("list", ""),
     "dit.max_frames": ("count", ""),
+    "dit.patch_size": ("count_or_list", ""),
     "objective.shift": ("amount", ""),
     "objective.logit_mean": ("signed", ""),
     "clips.future_strides": ("list", ""),
@@ -180,6 +181,7 @@ _WHAT = {
     "text_or_list": "non-empty text or a list",
     "list": "a list, e.g. [a,b]",
     "count_or_all": "a number of episodes, all, or null",
+    "count_or_list": "an integer >= 0 or a list of them, e.g. [1,8]",
 }
 _PATHS = {"dir", "dirs", "file", "path", "out_dir", "out_file"}
 
@@ -254,6 +256,9 @@ def _fits(kind: str, value: object, key: str) -> bool:
         return isinstance(value, str) and value != ""
     if kind == "text_or_list":
         return (isinstance(value, str) and value != "") or isinstance(value, list)
+    if kind == "count_or_list":
+        items = value if isinstance(value, list) else [value]
+        return all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in items)
     if kind == "count_or_all":
         return value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
     # lists; an image size may also be one number (square)

@@ -30,7 +30,9 @@ class DiTConfig:
     hidden_size: int = 384
     depth: int = 12
     num_heads: int = 6
-    patch_size: int = 1
+    # a token is a patch_size x patch_size block of latent cells, or rows x cols with [rows, cols]: [1, K] makes
+    # a 1 x K row of object tokens one token per frame, so the DiT does its per-token work once per frame
+    patch_size: int | list[int] = 1
     mlp_ratio: float = 4.0
     num_views: int = 1  # views are concatenated along width; spatial RoPE gets a view axis when > 1
     max_frames: int = 10  # temporal context window, new frame included (paper: 10)
@@ -67,9 +69,7 @@ class DiTConfig:
 
     def __post_init__(self) -> None:
         self.grid = tuple(self.grid)  # JSON round-trips give lists
-        h, w = self.grid
-        if h % self.patch_size or w % self.patch_size:
-            raise InputError(f"latent grid {self.grid} is not divisible by patch_size={self.patch_size}")
+        self._check_patch()
         self.action_points = [list(p) for p in self.action_points]
         bad = [p for p in self.action_points if len(p) != 2 or not all(0 <= d < self.action_dim for d in p)]
         if bad:
@@ -91,6 +91,16 @@ class DiTConfig:
         if self.max_frames < 2:
             raise InputError(f"max_frames={self.max_frames} must be >= 2 (one context frame and the new one)")
 
+    def _check_patch(self) -> None:
+        size = self.patch_size
+        if not isinstance(size, int):  # JSON and Hydra give lists
+            size = self.patch_size = [int(v) for v in size]
+        if (isinstance(size, list) and len(size) != 2) or min(self.patch) < 1:
+            raise InputError(f"patch_size={size} must be a positive int or [rows, cols] of positive ints")
+        (h, w), (ph, pw) = self.grid, self.patch
+        if h % ph or w % pw:
+            raise InputError(f"latent grid {self.grid} is not divisible by patch_size={size} (rows, cols)")
+
     def _check_token_geometry(self) -> None:
         self.position_mean = [float(v) for v in self.position_mean]
         self.position_std = [float(v) for v in self.position_std]
@@ -98,7 +108,7 @@ class DiTConfig:
             raise InputError(
                 f"token_geometry needs latents of (x, y) + features, got in_channels={self.in_channels}"
             )
-        if self.patch_size != 1 or self.num_views != 1 or self.abs_pos_embed or self.action_point_subgrid:
+        if self.patch != (1, 1) or self.num_views != 1 or self.abs_pos_embed or self.action_point_subgrid:
             raise InputError(
                 "token_geometry takes one view of tokens as they are: set patch_size=1, num_views=1, "
                 "abs_pos_embed=false and action_point_subgrid=0"
@@ -114,10 +124,18 @@ class DiTConfig:
         return self.hidden_size // self.num_heads
 
     @property
+    def patch(self) -> tuple[int, int]:
+        """(rows, cols) of latent cells per token."""
+        size = self.patch_size
+        if isinstance(size, int):
+            return size, size
+        return size[0], size[1]
+
+    @property
     def tokens_grid(self) -> tuple[int, int]:
         """(rows, cols) of tokens per frame, all views side by side."""
-        h, w = self.grid
-        return h // self.patch_size, self.num_views * w // self.patch_size
+        (h, w), (ph, pw) = self.grid, self.patch
+        return h // ph, self.num_views * w // pw
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -56,8 +56,8 @@ class DiT(nn.Module):
     def __init__(self, config: DiTConfig) -> None:
         super().__init__()
         self.config = config
-        dim, p = config.hidden_size, config.patch_size
-        self.patch_embed = nn.Conv2d(config.in_channels, dim, kernel_size=p, stride=p)
+        dim, (ph, pw) = config.hidden_size, config.patch
+        self.patch_embed = nn.Conv2d(config.in_channels, dim, kernel_size=(ph, pw), stride=(ph, pw))
         self.t_embedder = TimestepEmbedder(dim)
         self.action_embedder = ActionEmbedder(config.action_dim, dim)
         self.spatial_blocks = nn.ModuleList(
@@ -66,7 +66,7 @@ class DiT(nn.Module):
         self.temporal_blocks = nn.ModuleList(
             DiTBlock(dim, config.num_heads, config.mlp_ratio) for _ in range(config.depth)
         )
-        out_dim = p * p * config.in_channels
+        out_dim = ph * pw * config.in_channels
         self.head = (
             WideHead(dim, config.wide_head_dim, out_dim) if config.wide_head else FinalLayer(dim, out_dim)
         )
@@ -137,10 +137,10 @@ class DiT(nn.Module):
         return tokens.reshape(b, t, -1, self.config.hidden_size)
 
     def unpatchify(self, out: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """`[B, T, N, p*p*C]` -> `[B, T, h, w, C]`."""
+        """`[B, T, N, ph*pw*C]` -> `[B, T, h, w, C]`."""
         b, t = out.shape[:2]
-        p, c = self.config.patch_size, self.config.in_channels
-        out = out.reshape(b, t, h // p, w // p, p, p, c).permute(0, 1, 2, 4, 3, 5, 6)
+        (ph, pw), c = self.config.patch, self.config.in_channels
+        out = out.reshape(b, t, h // ph, w // pw, ph, pw, c).permute(0, 1, 2, 4, 3, 5, 6)
         return out.reshape(b, t, h, w, c)
 
     def forward(
