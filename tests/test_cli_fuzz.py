@@ -40,10 +40,12 @@ def places(tmp_path_factory) -> dict[str, Path]:
 def mutations(kind: str, places: dict[str, Path]) -> dict[str, str]:
     """name -> the bad value (as typed on the command line) for a key of this kind."""
     bad = {"wrong_type": "{a: 1}" if kind in ("list", "text_or_list", "dirs") else "[1, 2]", "empty": ""}
-    if kind in ("count", "amount", "signed", "signed_or_list", "count_or_all", "bool"):
+    if kind in ("count", "amount", "signed", "signed_or_list", "count_or_all", "count_or_list", "bool"):
         bad["wrong_type"] = "maybe" if kind == "bool" else "abc"
-    if kind in ("count", "amount", "count_or_all"):
+    if kind in ("count", "amount", "count_or_all", "count_or_list"):
         bad["negative"] = "-1"
+    if kind == "count_or_list":
+        bad["negative_in_list"] = "[1, -8]"
     missing, a_file, a_dir = places["missing"], places["file"], places["dir"]
     if kind in ("dir", "file", "path"):
         bad["missing_path"] = str(missing)
