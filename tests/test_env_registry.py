@@ -65,6 +65,7 @@ TASK = Task(
     name="toy",
     make_env=_make_env,
     real_judge="toy simulator",
+    fps=LevelEnv.metadata["render_fps"],
     state_keys={"agent_pos": (0, 2)},
     policy_sets={"family": lambda: ["toy/high", "toy/low"]},
     load_estimator=lambda directory: "toy estimator",

@@ -217,6 +217,7 @@ TASK = Task(
     name="pusht",
     make_env=make_pusht_env,
     real_judge=REAL_JUDGE,
+    fps=FPS,
     state_keys={"agent_pos": (0, 2)},
     policy_sets={"family": partial(family_members, "pusht"), "heldout": partial(heldout_members, "pusht")},
     load_estimator=load_estimator,

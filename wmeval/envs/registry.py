@@ -36,6 +36,8 @@ class Task:
     make_env: Callable[..., gym.vector.VectorEnv]
     #: what judges the real rollouts, as the report names it
     real_judge: str
+    #: the real env's control rate (steps per second), which saved rollouts and videos keep
+    fps: int = 10
     #: observation key -> (lo, hi) slice of the estimated state an imagined env fills it from
     state_keys: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: policy set name (one of POLICY_SETS) -> its policy names

@@ -155,9 +155,7 @@ def rank_policies(
         progress=progress and sharding.world_size == 1 and sharding.workers == 1,
     )
     result = RankResult(real={}, imagined={name: {} for name in world_models}, real_judge=task.real_judge)
-    probe = task.make_env(1, max_episode_steps=max_steps)
-    result.fps = int(probe.metadata.get("render_fps", result.fps))  # the control rate saved rollouts keep
-    probe.close()
+    result.fps = task.fps
 
     started = time.perf_counter()
     names = list(policies)
