@@ -154,6 +154,23 @@ def _goal_geometry() -> Any:
     return pusht.pymunk_to_shapely(pusht.PushTEnv.get_goal_pose_body(GOAL_POSE), _tee_shapes())
 
 
+@lru_cache(maxsize=1)
+def _tee_vertices() -> np.ndarray:
+    """[8, 2] corners of the tee in its body frame, in the order gym_pusht's shapes list them."""
+    return np.array([[v.x, v.y] for shape in _tee_shapes() for v in shape.get_vertices()], dtype=np.float64)
+
+
+def block_keypoints(block_pose: np.ndarray) -> np.ndarray:
+    """Block pose [..., 3] (x, y, theta) -> [..., 16]: gym_pusht's `get_keypoints(block_shapes).flatten()`, the
+    tee's 8 corners rotated by theta and moved to (x, y), as LeRobot's PushT datasets store them."""
+    pose = np.asarray(block_pose, dtype=np.float64)
+    cos, sin = np.cos(pose[..., 2:3]), np.sin(pose[..., 2:3])
+    vx, vy = _tee_vertices()[:, 0], _tee_vertices()[:, 1]
+    x = vx * cos - vy * sin + pose[..., 0:1]
+    y = vx * sin + vy * cos + pose[..., 1:2]
+    return np.stack([x, y], axis=-1).reshape(*pose.shape[:-1], 16)
+
+
 def pusht_coverage(block_pose: np.ndarray) -> np.ndarray | float:
     """Fraction of the goal area the block covers, exactly as gym_pusht computes it; batched over [..., 3]."""
     pusht = _import_gym_pusht()
