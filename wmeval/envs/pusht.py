@@ -12,7 +12,8 @@ Recorded datasets follow LeRobot's PushT layout (`lerobot/pusht_keypoints`, gym-
 coordinates (`block_keypoints`), `observation.state` the agent position, and wmeval keeps the 5-d state the
 judge, the state estimator and encoder supervision read under `observation.pose`. Recordings made before that
 change hold the 5-d state in `observation.environment_state`; `RECORDING.upgrades` reads them as if they had
-the current layout.
+the current layout. The live env's `environment_state` stays the 5-d state, which wmeval's privileged policies
+read; only recordings carry the keypoints there.
 """
 
 from __future__ import annotations

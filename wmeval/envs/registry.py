@@ -86,7 +86,9 @@ class Task:
 
     def recorder(self) -> Recording:
         if self.recording is None or self.reward is None:
-            raise ConfigError(f"env={self.name!r} declares no recording layout: its rollouts cannot be saved")
+            raise ConfigError(
+                f"env={self.name!r} declares no recording layout and reward: its rollouts cannot be saved"
+            )
         return self.recording
 
     def policy_set(self, name: str) -> list[str]:
