@@ -135,6 +135,15 @@ def test_policy_sets_and_estimators_are_asked_of_the_task(toy: Task) -> None:
         bare.judge()
 
 
+def test_recording_a_task_without_a_recording_layout_is_refused(toy: Task, tmp_path, capsys) -> None:
+    from wmeval.cli import main
+
+    out = tmp_path / "never"
+    assert main(["record", "env=toy", "episodes=1", "max_steps=2", f"out={out}"]) == 2
+    assert "env='toy' declares no recording layout" in capsys.readouterr().err and not out.exists()
+    assert get_task("pusht").recorder().features["observation.environment_state"]["shape"] == (16,)
+
+
 def test_train_estimator_refuses_a_task_without_a_trainer(toy: Task) -> None:
     from omegaconf import OmegaConf
 

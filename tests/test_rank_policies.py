@@ -193,7 +193,7 @@ def test_rank_saves_every_world_as_a_lerobot_dataset_with_paired_start_states(tm
     assert [e["policy"] for e in imagined] == ["pusht/expert@image"] * 2 + ["pusht/idle@image"] * 2
     assert [e["seed"] for e in imagined] == [e["seed"] for e in real] == [0, 1, 0, 1]
     for r, i in zip(real, imagined, strict=True):
-        assert i["frames"].shape == (r["length"] + 1, 96, 96, 3)
+        assert i["frames"].shape == (r["length"], 96, 96, 3)  # one row per step
         # an imagined episode names the real state it started from, not its own estimate of it
         assert i["meta"]["start_state"] == pytest.approx(r["states"][0].tolist(), abs=1e-3)
         assert r["meta"]["start_state"] == pytest.approx(r["states"][0].tolist(), abs=1e-3)

@@ -27,12 +27,13 @@ def test_lerobot_loads_the_recording(recorded) -> None:
 
     out, _ = recorded
     ds = LeRobotDataset("local/pusht", root=out, video_backend="pyav")
-    assert ds.num_episodes == 3 and ds.num_frames == 3 * 13  # 12 steps + the final observation
+    assert ds.num_episodes == 3 and ds.num_frames == 3 * 12  # one row per step, LeRobot's layout
     item = ds[0]
     assert item["observation.image"].shape == (3, 96, 96) and 0 <= item["observation.image"].min() <= 1
     for key in (
         "observation.state",
         "observation.environment_state",
+        "observation.pose",
         "action",
         "next.reward",
         "next.success",
@@ -47,8 +48,8 @@ def test_reader_gives_arrays_and_replay_reproduces_the_episode(recorded) -> None
     eps = load_episodes(out)
     assert [e["episode_index"] for e in eps] == [0, 1, 2]
     ep = eps[0]
-    assert ep["frames"].shape == (13, 96, 96, 3) and ep["frames"].dtype == np.uint8
-    assert ep["actions"].shape == (13, 2) and ep["states"].shape == (13, 5) and ep["coverage"].shape == (13,)
+    assert ep["frames"].shape == (12, 96, 96, 3) and ep["frames"].dtype == np.uint8
+    assert ep["actions"].shape == (12, 2) and ep["states"].shape == (12, 5) and ep["coverage"].shape == (12,)
     assert ep["policy"] == "pusht/expert_noisy" and ep["length"] == 12 and isinstance(ep["success"], bool)
     # The agent position LeRobot stores as observation.state is the first two columns of the reader's states.
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -62,15 +63,13 @@ def test_reader_gives_arrays_and_replay_reproduces_the_episode(recorded) -> None
     # Replaying the recorded actions from the recorded seeds reproduces the recorded states and frames.
     env = make_pusht_env(3, max_episode_steps=12)
     try:
-        r = rollout(
-            env, ReplayPolicy([e["actions"][:-1] for e in eps]), max_steps=12, seeds=seeds, progress=False
-        )
+        r = rollout(env, ReplayPolicy([e["actions"] for e in eps]), max_steps=12, seeds=seeds, progress=False)
     finally:
         env.close()
-    for i, e in enumerate(eps):
-        np.testing.assert_allclose(r.actions[i], e["actions"][:-1], atol=1e-4)
-        np.testing.assert_allclose(r.states[i], e["states"], atol=1e-2)
-        np.testing.assert_array_equal(r.frames[i], e["frames"])
+    for i, e in enumerate(eps):  # the observation after the last action is not a row
+        np.testing.assert_allclose(r.actions[i], e["actions"], atol=1e-4)
+        np.testing.assert_allclose(r.states[i, :-1], e["states"], atol=1e-2)
+        np.testing.assert_array_equal(r.frames[i, :-1], e["frames"])
     lines = (out / "meta" / "wmeval_episodes.jsonl").read_text().splitlines()
     assert json.loads(lines[1])["seed"] == seeds[1]
 

@@ -44,7 +44,7 @@ def two_camera_dataset(src, dst) -> None:  # noqa: ANN001
     features = {
         CAMERAS[0]: image,
         CAMERAS[1]: image,
-        "observation.environment_state": {"dtype": "float32", "shape": (5,), "names": None},
+        "observation.pose": {"dtype": "float32", "shape": (5,), "names": None},
         "action": {"dtype": "float32", "shape": (2,), "names": None},
     }
     ds = LeRobotDataset.create(repo_id="local/pusht2", fps=10, features=features, root=dst, use_videos=False)
@@ -54,7 +54,7 @@ def two_camera_dataset(src, dst) -> None:  # noqa: ANN001
                 {
                     CAMERAS[0]: ep["frames"][t],
                     CAMERAS[1]: np.ascontiguousarray(ep["frames"][t, :, ::-1]),
-                    "observation.environment_state": ep["states"][t],
+                    "observation.pose": ep["states"][t],
                     "action": ep["actions"][t],
                     "task": "push",
                 }
@@ -69,7 +69,7 @@ def test_train_adapter_svae_then_world_model_decodes_through_its_pixel_decoder(r
     assert main([*args, "optim.steps=4", "optim.batch_size=4", "threads=1"]) == 0
     summary = json.loads((ad_out / "train_adapter_summary.json").read_text())
     assert summary["adapter"] == "svae" and summary["steps"] == 4 and summary["heldout_episodes"] == 1
-    assert summary["num_holdout_frames"] == 21 and np.isfinite(summary["pixel_psnr_holdout"])
+    assert summary["num_holdout_frames"] == 20 and np.isfinite(summary["pixel_psnr_holdout"])
     assert summary["lpips"].startswith(("unavailable", "available"))
     adapter = load_adapter(ad_out / "adapter")
     assert adapter.has_pixel_decoder and adapter.pixel_decoder.output_size == (64, 64)  # the encoder's size
@@ -117,7 +117,7 @@ def test_train_encoder_writes_a_loadable_conv_vae(recorded, tmp_path) -> None:
     args = ["train-encoder", f"data={recorded}", f"out={out}", "steps=3", "batch_size=4", "progress=false"]
     assert main([*args, "threads=1"]) == 0
     summary = json.loads((out / "train_encoder_summary.json").read_text())
-    assert summary["latent_shape"] == [16, 16, 8] and summary["num_holdout"] == 21
+    assert summary["latent_shape"] == [16, 16, 8] and summary["num_holdout"] == 20
     assert summary["config"]["vae"]["block_out_channels"] == [16, 32, 64]  # the fast CPU default
     assert np.isfinite(summary["psnr_holdout"]) and summary["scaling_factor"] > 0
     encoder = load_encoder("conv_vae", pretrained=str(out / "encoder"))
@@ -126,7 +126,7 @@ def test_train_encoder_writes_a_loadable_conv_vae(recorded, tmp_path) -> None:
     )
 
 
-def test_train_encoder_object_tokens_supervised_and_resumed(recorded, tmp_path) -> None:
+def test_train_encoder_object_tokens_supervised_and_resumed(recorded, tmp_path, capsys) -> None:
     out = tmp_path / "tok"
     tiny = ["tokens.arch.image_size=[32,32]", "tokens.arch.width=8", "tokens.arch.decoder_channels=[8,8,8]"]
     args = [
@@ -137,7 +137,7 @@ def test_train_encoder_object_tokens_supervised_and_resumed(recorded, tmp_path) 
         "progress=false",
         *tiny,
     ]
-    supervised = [*args, "tokens.state_key=observation.environment_state", "tokens.train.checkpoint_every=2"]
+    supervised = [*args, "tokens.state_key=observation.pose", "tokens.train.checkpoint_every=2"]
     assert main([*supervised, "tokens.train.steps=2", "threads=1"]) == 0
     assert main([*supervised, "tokens.train.steps=3", "resume=true"]) == 0  # continues from step 2
     summary = json.loads((out / "train_encoder_summary.json").read_text())
@@ -147,6 +147,9 @@ def test_train_encoder_object_tokens_supervised_and_resumed(recorded, tmp_path) 
     assert encoder.config.state_points == ((0, 1), (2, 3)) and encoder.image_size == (32, 32)
     # a state column the data lacks, and resume for a family without checkpoints, are refused with the fix
     assert main([*args[:3], f"out={tmp_path / 'bad'}", "tokens.state_key=observation.nothing"]) == 2
+    # the 16-d keypoints are not the 5-d state the supervision dims index: refused, naming the pose column
+    assert main([*args, "tokens.state_key=observation.environment_state", "threads=1"]) == 2
+    assert "tokens.state_key=observation.pose" in capsys.readouterr().err
     assert main(["train-encoder", f"data={recorded}", f"out={out}", "resume=true"]) == 2
 
 

@@ -33,7 +33,7 @@ def test_the_reader_gives_lerobots_own_decoded_frames(video_dataset):
     assert list(video_dataset.glob("videos/observation.image/*/*.mp4"))
     episodes = load_episodes(video_dataset, progress=False)
     dataset = open_dataset(video_dataset)
-    assert [len(e["frames"]) for e in episodes] == [7, 7] and dataset.num_frames == 14
+    assert [len(e["frames"]) for e in episodes] == [6, 6] and dataset.num_frames == 12  # a row per step
     index = 0
     for episode in episodes:
         for frame in episode["frames"]:

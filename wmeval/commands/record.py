@@ -77,7 +77,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"num_envs={cfg.num_envs} must be positive")
     if cfg.storage not in ("image", "video"):
         raise ConfigError(f"storage={cfg.storage!r} is unknown: choose image (lossless PNG) or video")
-    get_task(str(cfg.env))
+    task = get_task(str(cfg.env))
+    task.recorder()
     out = check_out(cfg.out, bool(cfg.overwrite))
     names = resolve_policies(str(cfg.env), str(cfg.policy), str(cfg.variant))
     env = make_env(str(cfg.env), min(num_envs, episodes), max_episode_steps=max_steps)
@@ -86,6 +87,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from wmeval.data.lerobot_writer import (
         EPISODES_FILE,
         RECORD_FILE,
+        ROW_LAYOUT,
         create_dataset,
         package_versions,
         write_rollouts,
@@ -96,7 +98,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         with atomic_path(out) as tmp:
             dataset = create_dataset(
-                tmp, str(cfg.repo_id), int(env.metadata.get("render_fps", 10)), cfg.storage == "video"
+                tmp, str(cfg.repo_id), int(env.metadata.get("render_fps", 10)), task, cfg.storage == "video"
             )
             sidecar = tmp / EPISODES_FILE
             bar = tqdm(total=len(names) * episodes, desc="record", unit="episode", disable=not cfg.progress)
@@ -108,9 +110,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                     r = rollout(
                         env, policy, max_steps=max_steps, seeds=chunk, progress=False, policy_name=name
                     )
-                    write_rollouts(
-                        dataset, r, name, {"variant": _variant(name), "env": str(cfg.env)}, sidecar
-                    )
+                    extra = {"variant": _variant(name), "env": str(cfg.env)}
+                    write_rollouts(dataset, r, task, name, extra, sidecar)
                     r.frames = None  # written; free the memory
                     parts.append(r)
                     bar.update(len(chunk))
@@ -124,7 +125,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 "config": OmegaConf.to_container(cfg, resolve=True),
                 "policies": summaries,
                 "storage": str(cfg.storage),
-                "row_layout": "T+1 rows per episode; the last holds the final observation (is_final_observation)",
+                "row_layout": ROW_LAYOUT,
                 "seconds": round(time.time() - started, 1),
                 "versions": package_versions(),
             }

@@ -4,13 +4,14 @@
 fast one (64 px, block widths 16/32/64, 16 GroupNorm groups -> a 16x16x8 latent grid; use `dit.patch_size=2`
 for 8x8 tokens), several times cheaper per step than the library's 96 px default (32/64/128).
 `encoder=object_tokens`: K object tokens per frame (position + features, latents [1, K, 2 + F]),
-self-supervised from frames, or supervised by a state column with `tokens.state_key=...`; resumable with
+self-supervised from frames, or supervised by a state column with `tokens.state_key=...` (PushT:
+`observation.pose`, which older recordings hold as their 5-d `observation.environment_state`); resumable with
 `resume=true` (checkpoints in out/checkpoints).
 Whole episodes are held out for the reported numbers (neighbouring frames of one episode look alike, so a
 random-frame split would flatter them).
     wmeval train-encoder data=DS out=E
     wmeval train data=DS encoder=conv_vae encoder.pretrained=E/encoder dit.patch_size=2
-    wmeval train-encoder encoder=object_tokens data=DS out=E tokens.state_key=observation.environment_state
+    wmeval train-encoder encoder=object_tokens data=DS out=E tokens.state_key=observation.pose
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from wmeval.commands.train import split_episodes
 from wmeval.commands.train_adapter import _device
 from wmeval.data.lerobot_episodes import dataset_info
 from wmeval.data.sources import load_data, resolve_data, view_episodes
+from wmeval.envs.registry import recording_upgrades
 from wmeval.errors import ConfigError, WmevalError
 from wmeval.io import prepare_out_dir, write_json
 from worldmodel.errors import WorldModelError
@@ -46,14 +48,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(int(cfg.threads))
     state_key = cfg.tokens.state_key if family == "object_tokens" else None
     if state_key is not None:
-        features = dataset_info(resolve_data(cfg.data))["features"]
-        if str(state_key) not in features:
+        info = dataset_info(resolve_data(cfg.data))
+        features = info["features"]
+        if str(state_key) not in {*features, *recording_upgrades(info.get("robot_type"), features)}:
             raise ConfigError(
                 f"tokens.state_key={state_key} is not in data={cfg.data}; its keys are {', '.join(features)}: "
                 "name its state column, or drop tokens.state_key for self-supervised training"
             )
     device = _device(str(cfg.device))
-    out = _out_dir(cfg)
     load_cfg = OmegaConf.merge(cfg, {"state_key": state_key}) if family == "object_tokens" else cfg
     episodes = load_data(load_cfg, progress=bool(cfg.progress))
     train_eps, held_eps = split_episodes(episodes, int(cfg.heldout_episodes), int(cfg.seed))
@@ -64,11 +66,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             np.random.default_rng(int(cfg.seed)).choice(len(held), int(cfg.max_heldout_frames), False)
         )
         held, held_states = held[pick], None if held_states is None else held_states[pick]
+    supervision = _supervision(cfg, states)
+    out = _out_dir(cfg)
     try:
         if family == "conv_vae":
             result = _train_conv_vae(cfg, frames, held, out, device)
         else:
-            result = _train_object_tokens(cfg, frames, states, held, held_states, out, device)
+            result = _train_object_tokens(cfg, frames, states, held, held_states, supervision, out, device)
     except WorldModelError as err:
         raise WmevalError(str(err)) from err
     summary = {
@@ -130,14 +134,28 @@ def _train_conv_vae(cfg: DictConfig, frames: np.ndarray, held: np.ndarray | None
     )
 
 
-def _train_object_tokens(cfg, frames, states, held, held_states, out: Path, device):  # noqa: ANN001, ANN202
+def _supervision(cfg: DictConfig, states: np.ndarray | None) -> dict[str, Any]:
+    """The encoder config's state dims for `states` (none without them); a state of another width than the
+    dims index (`tokens.supervision.state_dim`) is refused before anything is written."""
+    if states is None:
+        return {}
+    supervision = OmegaConf.to_container(cfg.tokens.supervision, resolve=True)
+    width = int(supervision.pop("state_dim"))
+    if states.shape[1] != width:
+        raise ConfigError(
+            f"tokens.state_key={cfg.tokens.state_key} holds {states.shape[1]}-d states but tokens.supervision "
+            f"reads a {width}-d state (tokens.supervision.state_dim): name the column it describes "
+            "(PushT: tokens.state_key=observation.pose) or change tokens.supervision"
+        )
+    return supervision
+
+
+def _train_object_tokens(cfg, frames, states, held, held_states, supervision, out: Path, device):  # noqa: ANN001, ANN202
     from worldmodel.encoders.train_object_tokens import train_object_tokens
 
     if held is None:
         raise ConfigError("encoder=object_tokens reports on held-out episodes: set heldout_episodes >= 1")
-    arch = OmegaConf.to_container(cfg.tokens.arch, resolve=True)
-    if states is not None:
-        arch.update(OmegaConf.to_container(cfg.tokens.supervision, resolve=True))
+    arch = {**OmegaConf.to_container(cfg.tokens.arch, resolve=True), **supervision}
     return train_object_tokens(
         frames,
         states,

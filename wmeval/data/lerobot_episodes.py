@@ -4,6 +4,14 @@ World-model training and the latent cache want whole episodes as arrays, not LeR
 reads the parquet files with pyarrow and decodes frames in bulk: embedded PNGs with OpenCV, videos sequentially
 with PyAV (one pass per file, no seeking). Episode metadata (policy, seed, success) comes from wmeval's sidecar
 `meta/wmeval_episodes.jsonl` when present, else from the task string and `next.success`.
+
+Two row layouts are read alike. LeRobot's (wmeval's recordings since it adopted it): T rows for T steps, row t
+= observation t and the action taken at it. wmeval's older one: T + 1 rows, the last (`is_final_observation`)
+holding the final observation and a never-executed repeat of the last action. In both, `actions[t]` is taken
+at `frames[t]` and leads to `frames[t + 1]` where that frame exists. Columns an older recording of a task lacks
+are derived from the ones it has, as the task declares (`wmeval.envs.registry.recording_upgrades`, keyed by the
+dataset's `robot_type`): an old PushT recording reads with the 16-d keypoints as `observation.environment_state`
+and its 5-d state as `observation.pose`, like a new one.
 """
 
 from __future__ import annotations
@@ -15,9 +23,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from wmeval.envs.registry import Upgrades, recording_upgrades
 from wmeval.errors import WmevalError
 
 EPISODES_FILE = "meta/wmeval_episodes.jsonl"
+#: the older wmeval layout's marker column (T + 1 rows, the last holding the final observation)
+FINAL_OBSERVATION = "is_final_observation"
 
 
 def open_dataset(data: str | Path, repo_id: str | None = None) -> Any:
@@ -52,7 +63,7 @@ def load_episodes(
     camera_key: str = "observation.image",
     camera_keys: list[str] | None = None,
     action_key: str = "action",
-    state_key: str | None = "observation.environment_state",
+    state_key: str | None = "observation.pose",
     episodes: list[int] | None = None,
     with_frames: bool = True,
     progress: bool = True,
@@ -62,12 +73,13 @@ def load_episodes(
     Each is a dict: `frames` uint8 [T, H, W, 3] (None if with_frames=False), `camera_frames` {key: frames} for
     every camera read (`camera_keys` when given, else just `camera_key`; `frames` is then the first one's),
     `actions` float32 [T, A]
-    (`actions[t]` taken at frame t; in wmeval recordings the last row holds the final observation and its
-    action is a never-executed repeat), `states` float32 [T, S] (falls back to `observation.state`; absent if
-    neither exists), `coverage` [T] or None, `success` bool, `policy` str (the sidecar's, else the task),
-    `task` str (LeRobot's task of the first frame: the language instruction), `seed` int or None,
-    `episode_index`, `length` (executed steps), `fps`, `meta` (the sidecar line). Keys are checked before any
-    decoding; episodes with fewer than 2 frames (no transition) are refused.
+    (`actions[t]` taken at frame t; in older wmeval recordings the last row holds the final observation and
+    its action is a never-executed repeat), `states` float32 [T, S] (the `state_key` column, read or derived
+    as the module docstring says; falls back to `observation.state`; absent if neither exists), `coverage` [T]
+    or None, `success` bool, `policy` str (the sidecar's, else the task), `task` str (LeRobot's task of the
+    first frame: the language instruction), `seed` int or None, `episode_index`, `length` (executed steps: the
+    rows, less the final-observation row of the older layout), `fps`, `meta` (the sidecar line). Keys are
+    checked before any decoding; episodes with fewer than 2 frames (no transition) are refused.
     """
     import pyarrow.parquet as pq
 
@@ -81,15 +93,16 @@ def load_episodes(
     for field, key in [*((camera_field, k) for k in cameras), ("action_key", action_key)]:
         if key not in features:
             raise WmevalError(f"{field}={key!r} is not in data={data}; its keys are {', '.join(features)}")
-    if state_key is not None and state_key not in features:
-        state_key = "observation.state" if "observation.state" in features else None
+    upgrades = recording_upgrades(info.get("robot_type"), features)
+    state = _state_column(state_key, features, upgrades)
+    final_row = FINAL_OBSERVATION in features
     if int(info.get("total_episodes", 0)) == 0:
         raise WmevalError(f"data={data} holds no episodes: record some first")
     files = sorted((root / "data").glob("chunk-*/file-*.parquet"))
     if not files:
         raise WmevalError(f"data={data} has no data parquet files: the recording did not finish")
     is_video = any(features[k]["dtype"] == "video" for k in cameras)
-    optional = [k for k in (state_key, "coverage", "next.success") if k and k in features]
+    optional = [k for k in (state and state[0], "coverage", "next.success") if k and k in features]
     columns = ["episode_index", "frame_index", "task_index", action_key, *optional]
     if with_frames:
         columns += [k for k in cameras if features[k]["dtype"] != "video"]
@@ -116,7 +129,7 @@ def load_episodes(
                     f"episode {ep} of data={data} has {len(sub)} frame(s); at least 2 are needed: "
                     "drop that episode from the dataset or record longer ones"
                 )
-            keys = (cameras, action_key, state_key)
+            keys = (cameras, action_key, state, final_row)
             out.append(
                 _episode(
                     root,
@@ -146,7 +159,7 @@ def _episode(
     info: dict[str, Any],
     sub: Any,
     ep: int,
-    keys: tuple[list[str], str, str | None],
+    keys: tuple[list[str], str, tuple[str, Any] | None, bool],
     with_frames: bool,
     columns: list[str],
     sidecar: dict[int, dict[str, Any]],
@@ -155,7 +168,7 @@ def _episode(
     video_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]],
 ) -> dict[str, Any]:
     """One episode's arrays from its rows `sub` (sorted by frame index)."""
-    cameras, action_key, state_key = keys
+    cameras, action_key, state, final_row = keys
     meta = sidecar.get(ep, {})
     task = tasks.get(int(_column(sub, "task_index")[0]), "")  # LeRobot's per-frame task: the instruction
     succ = _column(sub, "next.success").astype(bool) if "next.success" in columns else np.zeros(1, bool)
@@ -169,12 +182,13 @@ def _episode(
         "policy": str(meta.get("policy", task)),
         "task": task,
         "seed": meta.get("seed"),
-        "length": int(meta.get("length", len(sub) - 1)),
+        "length": int(meta.get("length", len(sub) - int(final_row))),
         "fps": float(info.get("fps", 10)),
         "meta": meta,
     }
-    if state_key:
-        episode["states"] = _column(sub, state_key).astype(np.float32).reshape(len(sub), -1)
+    if state:
+        column, convert = state
+        episode["states"] = np.asarray(convert(_column(sub, column).astype(np.float32).reshape(len(sub), -1)))
     if not with_frames:
         episode["frames"], episode["camera_frames"] = None, {}
         return episode
@@ -187,6 +201,17 @@ def _episode(
             views[key] = np.stack([_decode_png(b) for b in blobs])
     episode["frames"], episode["camera_frames"] = views[cameras[0]], views
     return episode
+
+
+def _state_column(key: str | None, features: dict[str, Any], upgrades: Upgrades) -> tuple[str, Any] | None:
+    """(column to read, converter of its rows) for the state `key`: the column itself, its derivation from an
+    older layout's column, else `observation.state`; None if there is no state to read."""
+    for name in (key, "observation.state") if key is not None else ():
+        if name in upgrades:
+            return upgrades[name]
+        if name in features:
+            return name, lambda rows: rows
+    return None
 
 
 def _column(table: Any, name: str) -> np.ndarray:

@@ -1,9 +1,17 @@
 """Rollouts -> LeRobotDataset v3 rows, through LeRobot's own `create` / `add_frame` / `save_episode`.
 
-Row layout (one episode of T executed steps has T + 1 rows, so the final observation, the one that shows
-success, is kept for world models and judges): row t holds observation t, the action taken at t, and
-`next.*` after that action. The last row holds the final observation; its action repeats the previous one
-(never executed) and `is_final_observation` marks it.
+Row layout (LeRobot's, as in `lerobot/pusht`): an episode of T executed steps has T rows. Row t holds
+observation t, the action taken at t, and `next.reward` / `next.success` / `next.done` / `next.coverage` of the
+step that action leads to; `next.done` is true on the last row only. The observation after the last action is
+not a row (its coverage is the last row's `next.coverage`). The task declares its own columns
+(`wmeval.envs.registry.Recording`); for PushT, `observation.environment_state` holds the tee's 16 keypoint
+coordinates as gym-pusht's `get_keypoints` gives them and `observation.pose` the 5-d state
+[agent x, agent y, block x, block y, block theta] (see `datasets/pusht.yaml`). `coverage` is the coverage of
+the row's own observation and `next.reward` the env's reward for the step.
+
+Recordings made before this layout have T + 1 rows (the last holds the final observation and repeats the last
+action; `is_final_observation` marks it) and PushT's 5-d state in `observation.environment_state`;
+`wmeval.data.lerobot_episodes.load_episodes` reads both.
 """
 
 from __future__ import annotations
@@ -16,34 +24,44 @@ from typing import Any
 
 import numpy as np
 
+from wmeval.envs.registry import Task
 from wmeval.rollout import Rollouts
 
 EPISODES_FILE = "meta/wmeval_episodes.jsonl"
 RECORD_FILE = "meta/wmeval_record.json"
-STATE_NAMES = ["agent_x", "agent_y", "block_x", "block_y", "block_theta"]
+#: what the manifests say about the rows
+ROW_LAYOUT = "T rows per episode of T steps (LeRobot's): row t = observation t, action t, next.* of that step"
 
 
-def pusht_features(image_shape: tuple[int, int, int] = (96, 96, 3), use_videos: bool = False) -> dict:
-    """LeRobot feature spec of a recorded PushT dataset."""
+def dataset_features(task: Task, image_shape: tuple[int, int, int], use_videos: bool = False) -> dict:
+    """LeRobot feature spec of a recording of `task`: its camera, the task's own columns, and the step's."""
+    flag = {"dtype": "bool", "shape": (1,), "names": None}
+    scalar = {"dtype": "float32", "shape": (1,), "names": None}
     return {
         "observation.image": {
             "dtype": "video" if use_videos else "image",
             "shape": image_shape,
             "names": ["height", "width", "channels"],
         },
-        "observation.state": {"dtype": "float32", "shape": (2,), "names": ["agent_x", "agent_y"]},
-        "observation.environment_state": {"dtype": "float32", "shape": (5,), "names": STATE_NAMES},
-        "action": {"dtype": "float32", "shape": (2,), "names": ["target_x", "target_y"]},
-        "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
-        "next.success": {"dtype": "bool", "shape": (1,), "names": None},
-        "next.done": {"dtype": "bool", "shape": (1,), "names": None},
-        "coverage": {"dtype": "float32", "shape": (1,), "names": None},
-        "is_final_observation": {"dtype": "bool", "shape": (1,), "names": None},
+        **task.recorder().features,
+        "next.reward": scalar,
+        "next.success": flag,
+        "next.done": flag,
+        "next.coverage": scalar,
+        "coverage": scalar,
     }
 
 
-def create_dataset(root: Path, repo_id: str, fps: int, use_videos: bool = False) -> Any:
-    """An empty PushT-layout LeRobotDataset at `root` (which must not exist yet), quiet while it is written."""
+def create_dataset(
+    root: Path,
+    repo_id: str,
+    fps: int,
+    task: Task,
+    use_videos: bool = False,
+    image_shape: tuple[int, int, int] = (96, 96, 3),
+) -> Any:
+    """An empty LeRobotDataset of `task`'s recordings at `root` (which must not exist yet), quiet while it is
+    written; its `robot_type` names the task, so readers know which task's older layouts it may have."""
     logging.getLogger("lerobot").setLevel(logging.WARNING)
     import datasets
 
@@ -53,9 +71,9 @@ def create_dataset(root: Path, repo_id: str, fps: int, use_videos: bool = False)
     return LeRobotDataset.create(
         repo_id=repo_id,
         fps=fps,
-        features=pusht_features(use_videos=use_videos),
+        features=dataset_features(task, image_shape, use_videos),
         root=root,
-        robot_type="pusht",
+        robot_type=task.name,
         use_videos=use_videos,
     )
 
@@ -73,32 +91,25 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def add_episode(dataset: Any, episode: dict[str, Any], task: str) -> None:
-    """Append one trimmed episode (`Rollouts.episode(i)`) as T + 1 rows and save it."""
-    frames, actions, states, cov = (
-        episode["frames"],
-        episode["actions"],
-        episode["states"],
-        episode["coverage"],
-    )
+def add_episode(dataset: Any, episode: dict[str, Any], task: Task, instruction: str) -> None:
+    """Append one trimmed episode (`Rollouts.episode(i)`) as T rows and save it."""
+    frames, actions, cov = episode["frames"], episode["actions"], np.asarray(episode["coverage"])
     steps = len(actions)
+    columns = task.recorder().columns(episode["states"][:steps])
+    reward = np.asarray(task.reward(cov[1:]), np.float32)
     step_success = np.asarray(episode["step_success"], bool)
-    for t in range(steps + 1):
-        final = t == steps
-        a = actions[min(t, steps - 1)]
-        after = min(t + 1, steps)
+    for t in range(steps):
         dataset.add_frame(
             {
                 "observation.image": frames[t],
-                "observation.state": states[t, :2].astype(np.float32),
-                "observation.environment_state": states[t].astype(np.float32),
-                "action": np.asarray(a, np.float32),
-                "next.reward": np.array([cov[after]], np.float32),
-                "next.success": np.array([bool(step_success[min(t, steps - 1)])]),
-                "next.done": np.array([t >= steps - 1]),
+                **{key: col[t] for key, col in columns.items()},
+                "action": np.asarray(actions[t], np.float32),
+                "next.reward": reward[t : t + 1],
+                "next.success": step_success[t : t + 1],
+                "next.done": np.array([t == steps - 1]),
+                "next.coverage": np.array([cov[t + 1]], np.float32),
                 "coverage": np.array([cov[t]], np.float32),
-                "is_final_observation": np.array([final]),
-                "task": task,
+                "task": instruction,
             }
         )
     dataset.save_episode()
@@ -107,12 +118,14 @@ def add_episode(dataset: Any, episode: dict[str, Any], task: str) -> None:
 def write_rollouts(
     dataset: Any,
     rollouts: Rollouts,
-    task: str,
+    task: Task,
+    instruction: str,
     extra: dict[str, Any],
     sidecar: Path,
     start_states: np.ndarray | None = None,
 ) -> None:
-    """Append every episode of `rollouts` and one JSON line per episode to the sidecar.
+    """Append every episode of `rollouts` (of `task`, LeRobot task string `instruction`: the policy's name) and
+    one JSON line per episode to the sidecar.
 
     Each line names the episode's start state: `start_states [N, S]` when given (an imagined rollout's own
     first state is only an estimate of the real one it started from), else the episode's first state.
@@ -121,11 +134,11 @@ def write_rollouts(
         for i in range(rollouts.num_episodes):
             ep = rollouts.episode(i)
             index = dataset.meta.total_episodes
-            add_episode(dataset, ep, task)
+            add_episode(dataset, ep, task, instruction)
             start = start_states[i] if start_states is not None else ep["states"][0]
             line = {
                 "episode_index": index,
-                "policy": task,
+                "policy": instruction,
                 "seed": ep["seed"],
                 "start_state": np.asarray(start, float).round(4).tolist(),
                 "success": ep["success"],

@@ -17,10 +17,12 @@ from tqdm.auto import tqdm
 from wmeval.data.lerobot_writer import (
     EPISODES_FILE,
     RECORD_FILE,
+    ROW_LAYOUT,
     create_dataset,
     package_versions,
     write_rollouts,
 )
+from wmeval.envs.registry import get_task
 from wmeval.errors import WmevalError
 from wmeval.io import atomic_path, write_json
 from wmeval.rollout import Rollouts
@@ -47,17 +49,20 @@ def save_rank_rollouts(
     """
     worlds: dict[str, Mapping[str, Rollouts]] = {REAL: real, **imagined}
     total = sum(r.num_episodes for by_policy in worlds.values() for r in by_policy.values())
+    task = get_task(env)
     bar = tqdm(total=total, desc="save rollouts", unit="episode", disable=not progress)
     written = {}
     for world, by_policy in worlds.items():
         is_real = world == REAL
         with atomic_path(root / world) as tmp:
-            dataset = create_dataset(tmp, f"wmeval/rollouts_{world}", fps)
+            dataset = create_dataset(tmp, f"wmeval/rollouts_{world}", fps, task)
             summaries = []
             for policy, rollouts in by_policy.items():
                 start = None if is_real else _paired_start_states(real[policy], rollouts, world)
                 extra = {"world": world, "env": env}
-                write_rollouts(dataset, rollouts, policy, extra, tmp / EPISODES_FILE, start_states=start)
+                write_rollouts(
+                    dataset, rollouts, task, policy, extra, tmp / EPISODES_FILE, start_states=start
+                )
                 summaries.append(rollouts.summary())
                 bar.update(rollouts.num_episodes)
             dataset.finalize()
@@ -74,7 +79,7 @@ def save_rank_rollouts(
                     "judge": judges[REAL if is_real else "imagined"],
                     "seed": seed,
                     "policies": summaries,
-                    "row_layout": "T+1 rows per episode; the last holds the final observation (is_final_observation)",
+                    "row_layout": ROW_LAYOUT,
                     "versions": package_versions(),
                 },
             )

@@ -6,6 +6,14 @@ and the same vector plus `coverage` to every info, so the rollout loop never rea
 Coverage and success reuse gym_pusht's own geometry (`add_tee`, `get_goal_pose_body`, `pymunk_to_shapely`) so
 that the frame judge applying "the task's success rule to an estimated state" uses exactly the simulator's
 rule. `TASK` declares it all to `wmeval.envs.registry`.
+
+Recorded datasets follow LeRobot's PushT layout (`lerobot/pusht_keypoints`, gym-pusht's
+`obs_type="environment_state_agent_pos"`): `observation.environment_state` holds the tee's 16 keypoint
+coordinates (`block_keypoints`), `observation.state` the agent position, and wmeval keeps the 5-d state the
+judge, the state estimator and encoder supervision read under `observation.pose`. Recordings made before that
+change hold the 5-d state in `observation.environment_state`; `RECORDING.upgrades` reads them as if they had
+the current layout. The live env's `environment_state` stays the 5-d state, which wmeval's privileged policies
+read; only recordings carry the keypoints there.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from policies.pusht.state_estimator import (
     train_state_estimator,
 )
 from policies.registry import family_members, heldout_members
-from wmeval.envs.registry import Task
+from wmeval.envs.registry import Recording, Task, Upgrades
 from wmeval.judges.frame import FrameJudge, batched_reader
 from wmeval.judges.outcomes import STRICT_COVERAGE, is_success
 
@@ -39,6 +47,10 @@ MAX_EPISODE_STEPS = 300
 IMAGE_SIZE = 96
 GOAL_POSE = np.array([256.0, 256.0, np.pi / 4])
 STATE_NAMES = ["agent_x", "agent_y", "block_x", "block_y", "block_theta"]
+#: gym-pusht's keypoint order: the bar's 4 corners, then the stem's 4 (`PushTEnv.get_keypoints`), x then y.
+KEYPOINT_NAMES = [f"keypoint_{i}_{axis}" for i in range(8) for axis in "xy"]
+POSE_KEY = "observation.pose"
+KEYPOINTS_KEY = "observation.environment_state"
 REAL_JUDGE = "simulator (gym-pusht coverage / is_success)"
 IMAGINED_JUDGE = "state probe (CNN state estimator on generated frames + gym-pusht coverage rule)"
 #: The task in words, as the `lerobot/pusht` dataset states it (gym-pusht itself declares none).
@@ -154,6 +166,57 @@ def _goal_geometry() -> Any:
     return pusht.pymunk_to_shapely(pusht.PushTEnv.get_goal_pose_body(GOAL_POSE), _tee_shapes())
 
 
+@lru_cache(maxsize=1)
+def _tee_vertices() -> np.ndarray:
+    """[8, 2] corners of the tee in its body frame, in the order gym_pusht's shapes list them."""
+    return np.array([[v.x, v.y] for shape in _tee_shapes() for v in shape.get_vertices()], dtype=np.float64)
+
+
+def block_keypoints(block_pose: np.ndarray) -> np.ndarray:
+    """Block pose [..., 3] (x, y, theta) -> [..., 16]: gym_pusht's `get_keypoints(block_shapes).flatten()`, the
+    tee's 8 corners rotated by theta and moved to (x, y), as LeRobot's PushT datasets store them."""
+    pose = np.asarray(block_pose, dtype=np.float64)
+    cos, sin = np.cos(pose[..., 2:3]), np.sin(pose[..., 2:3])
+    vx, vy = _tee_vertices()[:, 0], _tee_vertices()[:, 1]
+    x = vx * cos - vy * sin + pose[..., 0:1]
+    y = vx * sin + vy * cos + pose[..., 1:2]
+    return np.stack([x, y], axis=-1).reshape(*pose.shape[:-1], 16)
+
+
+def recorded_columns(states: np.ndarray) -> dict[str, np.ndarray]:
+    """Env states [T, 5] -> the task's observation columns of a recorded row (see `RECORDING`)."""
+    states = np.asarray(states, dtype=np.float64)
+    return {
+        "observation.state": states[..., :2].astype(np.float32),
+        KEYPOINTS_KEY: block_keypoints(states[..., 2:5]).astype(np.float32),
+        POSE_KEY: states.astype(np.float32),
+    }
+
+
+def recording_upgrades(features: Any) -> Upgrades:
+    """An older recording (5-d state in `observation.environment_state`, no `observation.pose`) reads with the
+    current columns: the pose from that column, the keypoints computed from it."""
+    env_state = features.get(KEYPOINTS_KEY)
+    if POSE_KEY in features or env_state is None or list(env_state["shape"]) != [len(STATE_NAMES)]:
+        return {}
+    return {
+        POSE_KEY: (KEYPOINTS_KEY, lambda s: s),
+        KEYPOINTS_KEY: (KEYPOINTS_KEY, lambda s: block_keypoints(s[..., 2:5]).astype(np.float32)),
+    }
+
+
+RECORDING = Recording(
+    features={
+        "observation.state": {"dtype": "float32", "shape": (2,), "names": ["agent_x", "agent_y"]},
+        KEYPOINTS_KEY: {"dtype": "float32", "shape": (16,), "names": KEYPOINT_NAMES},
+        POSE_KEY: {"dtype": "float32", "shape": (5,), "names": STATE_NAMES},
+        "action": {"dtype": "float32", "shape": (2,), "names": ["target_x", "target_y"]},
+    },
+    columns=recorded_columns,
+    upgrades=recording_upgrades,
+)
+
+
 def pusht_coverage(block_pose: np.ndarray) -> np.ndarray | float:
     """Fraction of the goal area the block covers, exactly as gym_pusht computes it; batched over [..., 3]."""
     pusht = _import_gym_pusht()
@@ -225,4 +288,5 @@ TASK = Task(
     frame_judge=frame_judge,
     train_estimator=train_estimator,
     reward=pusht_reward,
+    recording=RECORDING,
 )

@@ -27,6 +27,23 @@ TASKS: dict[str, str] = {
 POLICY_SETS = ("family", "heldout")
 
 
+#: Older-layout columns a task can still read: column a dataset lacks -> (column it has, converter of its rows).
+Upgrades = dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A task's own columns in a recorded LeRobotDataset (its state and action; camera and `next.*` columns are
+    the writer's), and how recordings in an older layout of the task read back as if they had the new one."""
+
+    #: LeRobot feature spec of the task's columns, e.g. `observation.state`, `observation.environment_state`
+    features: Mapping[str, dict[str, Any]]
+    #: env states [T, S] (the infos' `state`) -> {column: [T, ...]} for every state column of `features`
+    columns: Callable[[np.ndarray], dict[str, np.ndarray]]
+    #: a dataset's features -> the columns it lacks that can be derived from one it has (empty: current layout)
+    upgrades: Callable[[Mapping[str, Any]], Upgrades]
+
+
 @dataclass(frozen=True)
 class Task:
     """One env's declaration; the optional parts are None where the task has none."""
@@ -52,6 +69,8 @@ class Task:
     train_estimator: Callable[..., tuple[Any, dict[str, Any]]] | None = None
     #: judged coverage [...] -> the real env's reward [...], so an imagined env pays the real env's formula
     reward: Callable[[np.ndarray], np.ndarray] | None = None
+    #: how `wmeval record` writes this task's rollouts as LeRobot rows, and reads its older recordings
+    recording: Recording | None = None
 
     def estimator(self, directory: str | None = None) -> Any:
         if self.load_estimator is None:
@@ -64,6 +83,13 @@ class Task:
         if self.frame_judge is None:
             raise ConfigError(f"env={self.name!r} has no frame judge, so it has no imagined counterpart yet")
         return self.frame_judge(self.estimator(estimator))
+
+    def recorder(self) -> Recording:
+        if self.recording is None or self.reward is None:
+            raise ConfigError(
+                f"env={self.name!r} declares no recording layout and reward: its rollouts cannot be saved"
+            )
+        return self.recording
 
     def policy_set(self, name: str) -> list[str]:
         if name not in self.policy_sets:
@@ -81,3 +107,12 @@ def get_task(name: Any, key: str = "env") -> Task:
     if not isinstance(name, str) or name not in TASKS:
         raise ConfigError(f"{key}={name!r} is unknown: choose one of {', '.join(TASKS)}")
     return import_module(TASKS[name]).TASK
+
+
+def recording_upgrades(robot_type: Any, features: Mapping[str, Any]) -> Upgrades:
+    """The columns a recording of the task `robot_type` (the name wmeval's writer stores in meta/info.json) lacks
+    in its older layout, and how to derive each; {} for another robot or a recording in the current layout."""
+    if not isinstance(robot_type, str) or robot_type not in TASKS:
+        return {}
+    recording = get_task(robot_type).recording
+    return {} if recording is None else recording.upgrades(features)
