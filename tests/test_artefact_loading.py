@@ -306,16 +306,29 @@ def test_a_damaged_file_is_refused_with_its_name_and_the_fix(kind, file, damage,
     assert any(verb in message for verb in FIXES) and fix, message
 
 
-def test_init_from_reads_dit_weights_through_the_same_check(artefacts, tmp_path):
-    """`train init_from=` reads another run's DiT weights: a damaged file gets the same one line."""
+def _init_from_weights(directory: Path) -> None:
     from worldmodel.training.init_from import load_matching_weights
 
+    load_matching_weights(torch.nn.Linear(2, 2), directory)
+
+
+def _init_from_manifest(directory: Path) -> None:
+    from wmeval.commands.train import _lineage
+
+    _lineage(directory / "world_model.json")
+
+
+@pytest.mark.parametrize(
+    ("file", "read"), [("dit.safetensors", _init_from_weights), ("world_model.json", _init_from_manifest)]
+)
+def test_init_from_reads_its_source_through_the_same_check(file, read, artefacts, tmp_path):
+    """`train init_from=` reads another model's DiT weights and its manifest: a damaged one gets one line."""
     good, _ = artefacts["world_model"]
     copy = tmp_path / "wm"
     shutil.copytree(good, copy)
-    weights = copy / "dit.safetensors"
-    weights.write_bytes(weights.read_bytes()[:100])
+    target = copy / file
+    target.write_bytes(target.read_bytes()[:100])
     with pytest.raises(
-        WorldModelError, match=r"dit.safetensors cannot be read .*: point init_from at another"
+        WorldModelError, match=rf"{file} (cannot be read|is not valid JSON) .*: (re-export|point)"
     ):
-        load_matching_weights(torch.nn.Linear(2, 2), copy)
+        read(copy)
