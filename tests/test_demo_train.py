@@ -1,6 +1,6 @@
 """`wmeval demo train=true`: record training data, train a world model from scratch, rank inside it.
 
-A tiny size (one episode per family member, two training steps, three ranked policies): what is checked is
+A tiny size (two play episodes, two training steps, three ranked policies): what is checked is
 that the demo ranks the model it has just trained, not the shipped one.
 """
 
