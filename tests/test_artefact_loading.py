@@ -1,7 +1,7 @@
 """Every file of every saved artefact, damaged five ways, is refused with one line naming the file and the fix.
 
-One table lists the artefact kinds (world model, encoder, adapter, state estimator, trajectory probe, latent
-cache, training checkpoint): how to write a good one, how to write one of another architecture, how it is
+One table lists the artefact kinds (world model, conv_vae and object_tokens encoders, adapter, state estimator,
+trajectory probe, latent cache, training checkpoint): how to write a good one, how to write one of another architecture, how it is
 loaded, and which files it holds. The test cases are generated from it: each file of each kind is truncated,
 emptied, replaced by a file of another format, by one whose tensors have other shapes, and by the same file of
 the other architecture. A kind added to the table is covered without another test.
@@ -31,6 +31,8 @@ ERRORS = (WorldModelError, WmevalError, PolicyError)
 FIXES = ("re-save", "re-export", "retrain", "rebuild", "delete", "train", "keep", "resume", "pass", "fit")
 # a tiny conv_vae (16x16 -> 8x8x4)
 TINY_VAE = {"image_size": 16, "block_out_channels": (8, 16), "latent_channels": 4, "norm_num_groups": 4}
+# a tiny object_tokens encoder (32x32 frames -> 2 tokens)
+TINY_TOKENS = {"image_size": 32, "num_tokens": 2, "width": 8, "decoder_channels": (8,)}
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -79,6 +81,21 @@ def _load_encoder(path: Path) -> None:
     from worldmodel.encoders import load_encoder
 
     load_encoder("conv_vae", pretrained=str(path))
+
+
+def _object_tokens(root: Path, hidden: int) -> Path:
+    """The other trainable encoder format: `config.json` + `model.safetensors` of its own."""
+    from worldmodel.encoders import load_encoder
+
+    torch.manual_seed(hidden)
+    load_encoder("object_tokens", **TINY_TOKENS, feature_dim=hidden // 16).save_pretrained(root / "tokens")
+    return root / "tokens"
+
+
+def _load_object_tokens(path: Path) -> None:
+    from worldmodel.encoders import load_encoder
+
+    load_encoder("object_tokens", pretrained=str(path))
 
 
 def _adapter(root: Path, hidden: int) -> Path:
@@ -202,6 +219,7 @@ KINDS = [
         ),
     ),
     Kind("encoder", _encoder, _load_encoder, ("config.json", "diffusion_pytorch_model.safetensors")),
+    Kind("object_tokens", _object_tokens, _load_object_tokens, ("config.json", "model.safetensors")),
     Kind("adapter", _adapter, _load_adapter, ("config.json", "model.safetensors")),
     Kind("estimator", _estimator, _load_estimator, ("config.json", "model.safetensors")),
     Kind("probe", _probe, _load_probe, ("",)),
@@ -286,3 +304,31 @@ def test_a_damaged_file_is_refused_with_its_name_and_the_fix(kind, file, damage,
     assert any(name in message for name in names) if file else str(copy) in message, message
     fix = message.rsplit(": ", 1)[-1] if ": " in message else ""
     assert any(verb in message for verb in FIXES) and fix, message
+
+
+def _init_from_weights(directory: Path) -> None:
+    from worldmodel.training.init_from import load_matching_weights
+
+    load_matching_weights(torch.nn.Linear(2, 2), directory)
+
+
+def _init_from_manifest(directory: Path) -> None:
+    from wmeval.commands.train import _lineage
+
+    _lineage(directory / "world_model.json")
+
+
+@pytest.mark.parametrize(
+    ("file", "read"), [("dit.safetensors", _init_from_weights), ("world_model.json", _init_from_manifest)]
+)
+def test_init_from_reads_its_source_through_the_same_check(file, read, artefacts, tmp_path):
+    """`train init_from=` reads another model's DiT weights and its manifest: a damaged one gets one line."""
+    good, _ = artefacts["world_model"]
+    copy = tmp_path / "wm"
+    shutil.copytree(good, copy)
+    target = copy / file
+    target.write_bytes(target.read_bytes()[:100])
+    with pytest.raises(
+        WorldModelError, match=rf"{file} (cannot be read|is not valid JSON) .*: (re-export|point)"
+    ):
+        read(copy)

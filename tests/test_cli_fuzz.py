@@ -4,7 +4,8 @@ file where a folder belongs (or the reverse): refused in one line naming the key
 The cases come from the composed configs, so a key added to a YAML is fuzzed without touching this file (a
 key with a null default must first say what it holds in `wmeval.config_checks.KEY_KINDS`). Each case runs
 the same checks `wmeval <command>` runs before it starts (`check_override_types`, `check_values`); a sample
-goes through `wmeval.cli.main` end to end, with the commands replaced by one that fails if it is reached.
+goes through `wmeval.cli.main` end to end (per command, each kind of bad value on the first key that takes it),
+with the commands replaced by one that fails if it is reached.
 """
 
 from __future__ import annotations
@@ -109,38 +110,41 @@ def test_every_key_refuses_every_bad_value(command, references, places):
     assert sorted(p.name for p in places["root"].iterdir()) == ["dir", "file"]  # nothing written
 
 
-@pytest.mark.parametrize(
-    ("args", "key"),
-    [
-        (["train", "optim.steps=abc"], "optim.steps"),
-        (["rank", "policies="], "policies"),
-        (["record", "seed=-1"], "seed"),
-        (["metrics", "state.estimator=MISSING"], "state.estimator"),
-        (["train-adapter", "data=FILE"], "data"),
-        (["bench", "out=FILE"], "out"),
-        (["train", "cache=DIR"], "cache"),
-        (["convert-rlds", "rlds_dirs=[MISSING]"], "rlds_dirs"),
-    ],
-)
+def _sample(reference, places: dict[str, Path]) -> dict[str, tuple[str, str]]:
+    """Per kind of bad value, the first key of the command that can take it: name -> (key, bad value)."""
+    sample: dict[str, tuple[str, str]] = {}
+    for key, default in leaves(reference):
+        for name, bad in mutations(key_kind(key, default), places).items():
+            sample.setdefault(name, (key, bad))
+    return sample
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_refusals_through_the_cli_are_one_line_and_write_nothing(
-    args, key, references, places, capsys, monkeypatch, tmp_path
+    command, references, places, capsys, monkeypatch, tmp_path
 ):
-    for command, (module, _) in COMMANDS.items():  # reaching a command at all is the failure
+    for name, (module, _) in COMMANDS.items():  # reaching a command at all is the failure
         fake = types.ModuleType(module)
-        fake.run = lambda cfg, command=command: pytest.fail(f"wmeval {command} started despite {args}")
+        fake.run = lambda cfg, name=name: pytest.fail(f"wmeval {name} started despite a bad value")
         monkeypatch.setitem(sys.modules, module, fake)
     monkeypatch.chdir(tmp_path)
-    swap = {"MISSING": str(places["missing"]), "FILE": str(places["file"]), "DIR": str(places["dir"])}
-    argv = [args[0], *_required(references[args[0]], places)]
-    for arg in args[1:]:
-        for token, path in swap.items():
-            arg = arg.replace(token, path)
-        argv.append(arg)
-    assert main([*argv, f"out={tmp_path / 'run'}"] if "out=" not in args[-1] else argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and len(err.splitlines()) == 1 and key in err, err
-    assert list(tmp_path.iterdir()) == []
+    reference = references[command]
+    sample = _sample(reference, places)
+    assert {"wrong_type", "empty"} <= set(sample)
+    for name, (key, bad) in sample.items():
+        argv = [command, *_required(reference, places), f"{key}={bad}"]
+        if "out" in reference and key != "out":
+            argv.append(f"out={tmp_path / 'run'}")
+        assert main(argv) == 2, f"{key}={bad} ({name}) was not refused"
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and len(err.splitlines()) == 1 and key in err, f"{name}: {err}"
+        assert list(tmp_path.iterdir()) == [], f"{key}={bad} ({name}) left files behind"
     assert sorted(p.name for p in places["root"].iterdir()) == ["dir", "file"]
+
+
+def test_the_cli_sample_covers_every_kind_of_bad_value(references, places):
+    names = {name for reference in references.values() for name in _sample(reference, places)}
+    assert {"wrong_type", "empty", "negative", "missing_path", "file_for_folder", "folder_for_file"} <= names
 
 
 def test_a_key_listed_in_the_table_is_still_judged_by_it(references):

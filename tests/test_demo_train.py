@@ -1,6 +1,6 @@
 """`wmeval demo train=true`: record training data, train a world model from scratch, rank inside it.
 
-A tiny size (one episode per family member, two training steps, three ranked policies): what is checked is
+A tiny size (two play episodes, two training steps, three ranked policies): what is checked is
 that the demo ranks the model it has just trained, not the shipped one.
 """
 
@@ -21,7 +21,9 @@ TINY_TRAIN = '["optim.batch_size=2","heldout_episodes=1","eval.episodes=1","eval
 def test_demo_trains_a_world_model_and_ranks_inside_it(tmp_path):
     out = tmp_path / "demo"
     args = ["demo", "profile=quick", "train=true", "train_steps=2", "train_data_episodes=2", "episodes=2"]
+    # one process, no rollout videos: test_demo.py covers the parallel workers and the videos
     args += ["max_steps=26", "num_envs=2", "n_boot=20", "rerun=off", "progress=false"]
+    args += ["workers=1", "videos=0"]
     args += ["policies=[pusht/expert@image,pusht/idle@image,random]", f"train_overrides={TINY_TRAIN}"]
     assert main([*args, f"out={out}"]) == 0
     assert dataset_info(out / "train_data")["total_episodes"] == 2  # play episodes, no ranked policy

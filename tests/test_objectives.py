@@ -136,15 +136,22 @@ def test_paper_sizes_instantiate_with_the_papers_parameter_counts(size):
     assert 1.9 < count(dit) / paper < 2.0
 
 
-def test_qk_norm_gives_unit_rms_queries_and_keys():
+def test_qk_norm_gives_unit_rms_queries_and_keys(monkeypatch):
+    """The queries and keys that reach the attention product have unit RMS per head, whatever the input scale."""
     torch.manual_seed(0)
     attn = Attention(32, 4)
     seen = {}
-    attn.q_norm.register_forward_hook(lambda m, i, out: seen.__setitem__("q", out))
-    attn.k_norm.register_forward_hook(lambda m, i, out: seen.__setitem__("k", out))
+    product = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, k, v, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.update(q=q, k=k)
+        return product(q, k, v, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
     cos, sin = torch.ones(5, 4), torch.zeros(5, 4)  # RoPE off: rotation by angle 0
     attn(100.0 * torch.randn(2, 1, 5, 32), cos, sin, causal=False)
     for name in ("q", "k"):
+        assert seen[name].shape == (2, 4, 5, 8)  # [B * S, heads, tokens, head_dim]
         rms = seen[name].pow(2).mean(-1).sqrt()
         torch.testing.assert_close(rms, torch.ones_like(rms), atol=1e-3, rtol=0)
 

@@ -134,6 +134,9 @@ def test_a_tfds_builder_written_here_converts(tmp_path) -> None:  # pragma: no c
         ep = by_task[source["steps"][1]["language_instruction"].decode()]
         np.testing.assert_allclose(ep["actions"][:, :2], np.stack([s["action"][:2] for s in source["steps"]]))
         assert ep["success"] == bool(source["episode_metadata"]["success"])
+        for rlds_key, camera in PRESETS["bridge_v2"].cameras.items():  # PNG both ways: every pixel survives
+            images = np.stack([s["observation"][rlds_key] for s in source["steps"]])
+            np.testing.assert_array_equal(ep["camera_frames"][camera], images)
 
 
 def test_cards_scale_actions_and_refuse_unknown_fields(tmp_path) -> None:

@@ -8,7 +8,6 @@ multi-view DiT; `init_from=` starts from another run's matching weights (e.g. si
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from worldmodel.dit import DIT_SIZES, DiT, DiTConfig
 from worldmodel.encoders import load_encoder
 from worldmodel.errors import WorldModelError
 from worldmodel.objectives import build_objective, objective_config
+from worldmodel.reading import read_json
 from worldmodel.training import TrainConfig, cleanup_distributed, on_main, setup_distributed, train
 from worldmodel.training.checkpoint import checkpoints
 from worldmodel.training.init_from import load_matching_weights
@@ -323,7 +323,8 @@ def _read_meta(config_path: Path) -> dict[str, Any]:
     """The training manifest (`meta`) of a saved world model's config; empty when there is none."""
     if not config_path.is_file():
         return {}
-    return json.loads(config_path.read_text()).get("meta") or {}
+    fix = "re-export that model (WorldModel.save_pretrained) or point init_from at another run"
+    return read_json(config_path, fix).get("meta") or {}
 
 
 def _latent_cache(cfg: DictConfig, out: Path, episodes: list[dict], encoder, dist, camera: str, views: int):  # noqa: ANN001, ANN202

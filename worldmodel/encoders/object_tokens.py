@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from worldmodel.encoders.base import Encoder
@@ -42,6 +42,7 @@ from worldmodel.encoders.common import parse_size, resize_frames
 from worldmodel.errors import InputError, MissingWeightsError
 from worldmodel.hub import fingerprint_module
 from worldmodel.io import atomic_path
+from worldmodel.reading import load_weights, read_json
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -248,26 +249,24 @@ class ObjectTokensEncoder(Encoder):
             raise InputError(f"{what} does not take option(s) {', '.join(unknown)}")
         directory = Path(pretrained).expanduser()
         hint = "pass a directory written by save_pretrained or `wmeval train-encoder encoder=object_tokens`"
-        if not (directory / CONFIG).is_file() or not (directory / WEIGHTS).is_file():
-            raise MissingWeightsError(f"{what}: {directory} has no {CONFIG} and {WEIGHTS}: {hint}")
+        if not directory.is_dir():
+            raise MissingWeightsError(f"{what}: {directory} is not a directory: {hint}")
+        config_path, weights_path = directory / CONFIG, directory / WEIGHTS
+        fix = (
+            "re-save it with save_pretrained, or retrain it with `wmeval train-encoder encoder=object_tokens`"
+        )
+        saved = read_json(config_path, fix)
+        saved.pop("type", None)
         try:
-            saved = json.loads((directory / CONFIG).read_text())
-            saved.pop("type", None)
-            state = load_file(directory / WEIGHTS)
-        except Exception as err:  # truncated or corrupt files (json and safetensors raise several types)
-            raise MissingWeightsError(f"{what}: cannot read {directory} ({err}): {hint}") from err
-        with torch.random.fork_rng(devices=[]):
-            encoder = cls(pretrained=str(pretrained), **saved)
-        try:
-            encoder.load_state_dict(state)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()[0]
-            raise MissingWeightsError(
-                f"{what}: weights in {directory} do not fit {CONFIG} ({first}): {hint}"
-            ) from err
+            with torch.random.fork_rng(devices=[]):
+                encoder = cls(pretrained=str(pretrained), **saved)
+        except (TypeError, ValueError) as err:  # unknown keys or values the config refuses
+            raise InputError(f"{what}: {config_path} is not a valid config ({err}): {fix}") from err
+        load_weights(encoder, weights_path, f"its config {config_path}", fix)
         if fingerprint is not None and fingerprint != fingerprint_module(encoder):
             raise MissingWeightsError(
-                f"{what}: the weights in {directory} are not the ones the config names (fingerprint {fingerprint})"
+                f"{what}: the weights in {weights_path} are not the ones the config names (fingerprint "
+                f"{fingerprint}): pass pretrained=<the directory those weights were saved to>"
             )
         return encoder.eval()
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
 from worldmodel.errors import InputError
+from worldmodel.reading import read_tensors
 from worldmodel.training.checkpoint import checkpoints
 
 #: prefixes of the DiT's transformer blocks: what `freeze_backbone_steps` holds still
@@ -44,12 +44,7 @@ def resolve_weights(source: str | Path) -> Path:
 def load_matching_weights(model: torch.nn.Module, source: str | Path) -> dict[str, Any]:
     """Copy every tensor of `source` whose name and shape match `model`; return what was loaded and skipped."""
     path = resolve_weights(source)
-    try:
-        state = load_file(path)
-    except Exception as err:  # safetensors raises several types for truncated or foreign files
-        raise InputError(
-            f"init_from: {path} cannot be read ({err}): point init_from at another file"
-        ) from err
+    state, _ = read_tensors(path, "point init_from at another file")
     own = model.state_dict()
     loaded, mismatched = [], []
     for name, value in state.items():
