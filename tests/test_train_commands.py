@@ -137,19 +137,20 @@ def test_train_encoder_object_tokens_supervised_and_resumed(recorded, tmp_path, 
         "progress=false",
         *tiny,
     ]
-    supervised = [*args, "tokens.state_key=observation.pose", "tokens.train.checkpoint_every=2"]
+    columns = "tokens.state_key=[observation.pose,observation.environment_state]"
+    supervised = [*args, columns, "tokens.train.checkpoint_every=2"]
     assert main([*supervised, "tokens.train.steps=2", "threads=1"]) == 0
     assert main([*supervised, "tokens.train.steps=3", "resume=true"]) == 0  # continues from step 2
     summary = json.loads((out / "train_encoder_summary.json").read_text())
-    assert summary["latent_shape"] == [1, 8, 10] and summary["resumed_from"] == 2 and summary["supervised"]
-    assert set(summary["state_errors_holdout"]) == {"point0", "point1", "angle4_deg"}
+    assert summary["latent_shape"] == [1, 10, 10] and summary["resumed_from"] == 2 and summary["supervised"]
+    assert set(summary["state_errors_holdout"]) == {f"point{i}" for i in range(10)} | {"angle4_deg"}
     encoder = load_encoder("object_tokens", pretrained=str(out / "encoder"))
-    assert encoder.config.state_points == ((0, 1), (2, 3)) and encoder.image_size == (32, 32)
+    assert encoder.config.state_points[:3] == ((0, 1), (2, 3), (5, 6)) and encoder.image_size == (32, 32)
     # a state column the data lacks, and resume for a family without checkpoints, are refused with the fix
     assert main([*args[:3], f"out={tmp_path / 'bad'}", "tokens.state_key=observation.nothing"]) == 2
-    # the 16-d keypoints are not the 5-d state the supervision dims index: refused, naming the pose column
-    assert main([*args, "tokens.state_key=observation.environment_state", "threads=1"]) == 2
-    assert "tokens.state_key=observation.pose" in capsys.readouterr().err
+    # the 5-d pose alone is not the 21-d state the supervision dims index: refused, naming the columns
+    assert main([*args, "tokens.state_key=observation.pose", "threads=1"]) == 2
+    assert "tokens.state_key=[observation.pose,observation.environment_state]" in capsys.readouterr().err
     assert main(["train-encoder", f"data={recorded}", f"out={out}", "resume=true"]) == 2
 
 

@@ -136,7 +136,7 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
         "dir",
         "pass an encoder directory (out/encoder of wmeval train-encoder) or a Hub id",
     ),
-    "tokens.state_key": ("text", ""),
+    "tokens.state_key": ("text_or_list", ""),
     "precision": ("amount", ""),
     "state.estimator": (
         "dir",

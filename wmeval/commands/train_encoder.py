@@ -4,14 +4,15 @@
 fast one (64 px, block widths 16/32/64, 16 GroupNorm groups -> a 16x16x8 latent grid; use `dit.patch_size=2`
 for 8x8 tokens), several times cheaper per step than the library's 96 px default (32/64/128).
 `encoder=object_tokens`: K object tokens per frame (position + features, latents [1, K, 2 + F]),
-self-supervised from frames, or supervised by a state column with `tokens.state_key=...` (PushT:
-`observation.pose`, which older recordings hold as their 5-d `observation.environment_state`); resumable with
+self-supervised from frames, or supervised by state columns with `tokens.state_key=...` (PushT: the pose
+`observation.pose` and the tee's corners `observation.environment_state`, which older recordings derive from
+their 5-d pose); resumable with
 `resume=true` (checkpoints in out/checkpoints).
 Whole episodes are held out for the reported numbers (neighbouring frames of one episode look alike, so a
 random-frame split would flatter them).
     wmeval train-encoder data=DS out=E
     wmeval train data=DS encoder=conv_vae encoder.pretrained=E/encoder dit.patch_size=2
-    wmeval train-encoder encoder=object_tokens data=DS out=E tokens.state_key=observation.pose
+    wmeval train-encoder encoder=object_tokens data=DS out=E tokens.state_key=[observation.pose,observation.environment_state]
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"steps={cfg.steps} and batch_size={cfg.batch_size} must be positive")
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    state_key = cfg.tokens.state_key if family == "object_tokens" else None
+    state_key = _state_key(cfg) if family == "object_tokens" else None
     if state_key is not None:
         info = dataset_info(resolve_data(cfg.data))
         features = info["features"]
-        if str(state_key) not in {*features, *recording_upgrades(info.get("robot_type"), features)}:
+        known = {*features, *recording_upgrades(info.get("robot_type"), features)}
+        missing = [k for k in ([state_key] if isinstance(state_key, str) else state_key) if k not in known]
+        if missing:
             raise ConfigError(
-                f"tokens.state_key={state_key} is not in data={cfg.data}; its keys are {', '.join(features)}: "
-                "name its state column, or drop tokens.state_key for self-supervised training"
+                f"tokens.state_key={state_key}: {', '.join(missing)} is not in data={cfg.data}; its keys are "
+                f"{', '.join(features)}: name its state columns, or drop tokens.state_key for self-supervised "
+                "training"
             )
     device = _device(str(cfg.device))
     load_cfg = OmegaConf.merge(cfg, {"state_key": state_key}) if family == "object_tokens" else cfg
@@ -96,6 +100,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
+def _state_key(cfg: DictConfig) -> str | list[str] | None:
+    """`tokens.state_key` as one column name or a list of them (read side by side), None when unset."""
+    key = cfg.tokens.state_key
+    if key is None or isinstance(key, str):
+        return key
+    return [str(k) for k in key]
+
+
 def _out_dir(cfg: DictConfig) -> Path:
     """A fresh out dir, or with `resume=true` the existing run directory (object_tokens only)."""
     if not cfg.resume:
@@ -107,7 +119,7 @@ def _out_dir(cfg: DictConfig) -> Path:
     return Path(cfg.out)
 
 
-def _stack(episodes: list[dict], state_key: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _stack(episodes: list[dict], state_key: str | list[str] | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Every camera view's frames (and, with a state key, the matching states) of `episodes`, concatenated."""
     views = view_episodes(episodes)
     frames = np.concatenate([ep["frames"] for ep in views])
@@ -145,7 +157,7 @@ def _supervision(cfg: DictConfig, states: np.ndarray | None) -> dict[str, Any]:
         raise ConfigError(
             f"tokens.state_key={cfg.tokens.state_key} holds {states.shape[1]}-d states but tokens.supervision "
             f"reads a {width}-d state (tokens.supervision.state_dim): name the column it describes "
-            "(PushT: tokens.state_key=observation.pose) or change tokens.supervision"
+            "(PushT: tokens.state_key=[observation.pose,observation.environment_state]) or change tokens.supervision"
         )
     return supervision
 
