@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
     out = tmp_path_factory.mktemp("rec") / "ds"
-    args = ["record", "env=pusht", "policy=pusht/expert", "episodes=2", "max_steps=20", "progress=false"]
+    args = ["record", "env=pusht", "policy=pusht/expert", "episodes=3", "max_steps=20", "progress=false"]
     assert main([*args, f"out={out}"]) == 0
     return out
 
@@ -115,9 +115,10 @@ def test_train_adapter_mlp_and_train_measures_statistics(recorded, tmp_path) -> 
 def test_train_encoder_writes_a_loadable_conv_vae(recorded, tmp_path) -> None:
     out = tmp_path / "enc"
     args = ["train-encoder", f"data={recorded}", f"out={out}", "steps=3", "batch_size=4", "progress=false"]
-    assert main([*args, "threads=1"]) == 0
+    assert main([*args, "threads=1", "max_train_episodes=1"]) == 0
     summary = json.loads((out / "train_encoder_summary.json").read_text())
     assert summary["latent_shape"] == [16, 16, 8] and summary["num_holdout"] == 20
+    assert summary["train_episodes"] == 1  # of the 2 the split leaves for training: only the first is read
     assert summary["config"]["vae"]["block_out_channels"] == [16, 32, 64]  # the fast CPU default
     assert np.isfinite(summary["psnr_holdout"]) and summary["scaling_factor"] > 0
     encoder = load_encoder("conv_vae", pretrained=str(out / "encoder"))

@@ -154,6 +154,7 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
     "camera_keys": ("list", ""),
     "cameras": ("list", ""),
     "dit.max_frames": ("count", ""),
+    "max_train_episodes": ("count", ""),
     "dit.patch_size": ("count_or_list", ""),
     "objective.shift": ("amount", ""),
     "objective.logit_mean": ("signed", ""),

@@ -61,8 +61,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             )
     device = _device(str(cfg.device))
     load_cfg = OmegaConf.merge(cfg, {"state_key": state_key}) if family == "object_tokens" else cfg
-    episodes = load_data(load_cfg, progress=bool(cfg.progress))
-    train_eps, held_eps = split_episodes(episodes, int(cfg.heldout_episodes), int(cfg.seed))
+    train_eps, held_eps = _load_split(cfg, load_cfg)
     frames, states = _stack(train_eps, state_key)
     held, held_states = _stack(held_eps, state_key) if held_eps else (None, None)
     if held is not None and len(held) > int(cfg.max_heldout_frames):
@@ -98,6 +97,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         f"encoder saved to {out / 'encoder'}; use it with: encoder={family} encoder.pretrained={out / 'encoder'}"
     )
     return summary
+
+
+def _load_split(cfg: DictConfig, load_cfg: DictConfig) -> tuple[list[dict], list[dict]]:
+    """(train, held-out) episodes with frames; only the ones used are decoded, so `max_train_episodes` keeps a
+    large recording's frames out of memory."""
+    cap = cfg.max_train_episodes
+    if cap is not None and int(cap) < 1:
+        raise ConfigError(f"max_train_episodes={cap} must be positive, or null for every training episode")
+    index = load_data(load_cfg, with_frames=False, progress=False)
+    train_idx, held_idx = split_episodes(index, int(cfg.heldout_episodes), int(cfg.seed))
+    train_idx = train_idx if cap is None else train_idx[: int(cap)]
+    wanted = [int(e["episode_index"]) for e in (*train_idx, *held_idx)]
+    loaded = {
+        e["episode_index"]: e for e in load_data(load_cfg, episodes=wanted, progress=bool(cfg.progress))
+    }
+    return [loaded[e["episode_index"]] for e in train_idx], [loaded[e["episode_index"]] for e in held_idx]
 
 
 def _state_key(cfg: DictConfig) -> str | list[str] | None:
