@@ -141,8 +141,13 @@ def test_train_encoder_object_tokens_supervised_and_resumed(recorded, tmp_path, 
     columns = "tokens.state_key=[observation.pose,observation.environment_state]"
     supervised = [*args, columns, "tokens.train.checkpoint_every=2"]
     assert main([*supervised, "tokens.train.steps=2", "threads=1"]) == 0
-    assert main([*supervised, "tokens.train.steps=3", "resume=true"]) == 0  # continues from step 2
+    assert main([*supervised, "tokens.train.steps=3", "resume=true", "judge=pusht"]) == 0  # from step 2
     summary = json.loads((out / "train_encoder_summary.json").read_text())
+    judged = summary[
+        "judge_holdout"
+    ]  # the PushT judge on decode(encode(held-out frames)) beside the real ones
+    assert judged["task"] == "pusht" and judged["frames"] == 20 and judged["readable_real"] >= 0.95
+    assert 0.0 <= judged["readable"] < judged["readable_real"]  # 3 steps of training: blurry reconstructions
     assert summary["latent_shape"] == [1, 10, 10] and summary["resumed_from"] == 2 and summary["supervised"]
     assert set(summary["state_errors_holdout"]) == {f"point{i}" for i in range(10)} | {"angle4_deg"}
     encoder = load_encoder("object_tokens", pretrained=str(out / "encoder"))

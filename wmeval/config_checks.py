@@ -162,6 +162,7 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
     "action_norm.offset": ("signed_or_list", ""),
     "action_norm.scale": ("signed_or_list", ""),
     "eval.state_reader": ("text", ""),
+    "judge": ("text", ""),
     "adapter.pixel_decoder.image_size": ("count", ""),
     "optim.warmup_steps": ("count", ""),
     "heldout": ("count_or_all", ""),

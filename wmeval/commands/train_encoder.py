@@ -88,15 +88,37 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "total_s": time.perf_counter() - started,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    if cfg.judge is not None and held is not None:
+        summary["judge_holdout"] = _judge_holdout(str(cfg.judge), result.encoder, held, device)
     summary.pop("loss_history")
     summary["loss_curve"] = result.loss_history[:: max(1, len(result.loss_history) // 100)]
     write_json(out / "train_encoder_summary.json", summary)
-    keys = ("psnr_holdout", "psnr_train", "scaling_factor", "state_errors_holdout", "latent_shape", "seconds")
+    keys = ("psnr_holdout", "psnr_train", "scaling_factor", "state_errors_holdout", "judge_holdout")
+    keys += ("latent_shape", "seconds")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
     print(
         f"encoder saved to {out / 'encoder'}; use it with: encoder={family} encoder.pretrained={out / 'encoder'}"
     )
     return summary
+
+
+def _judge_holdout(task: str, encoder: Any, held: np.ndarray, device: torch.device) -> dict[str, Any]:
+    """The task's frame judge on decode(encode(held-out frames)), shown at the real frames' size."""
+    from wmeval.envs.registry import get_task
+    from wmeval.judges.readability import reconstruction_readability
+    from wmeval.metrics.open_loop import to_uint8_frames
+    from worldmodel.encoders.common import resize_frames
+
+    judge = get_task(task, key="judge").judge()
+    decoded = []
+    with torch.inference_mode():
+        for i in range(0, len(held), 64):
+            x = torch.from_numpy(held[i : i + 64]).permute(0, 3, 1, 2).float().div(255.0)
+            x = resize_frames(x, encoder.image_size).to(device)
+            decoded.append(
+                to_uint8_frames(encoder.decode(encoder.encode(x)).float().cpu().numpy(), held.shape[1:3])
+            )
+    return {"task": task, **reconstruction_readability(judge, held, np.concatenate(decoded))}
 
 
 def _load_split(cfg: DictConfig, load_cfg: DictConfig) -> tuple[list[dict], list[dict]]:
