@@ -51,6 +51,21 @@ def _levels(*levels: float) -> np.ndarray:
     return np.stack([np.full((8, 8, 3), round(v * 255), np.uint8) for v in levels])
 
 
+def test_reconstruction_readability_calibrates_on_the_real_frames():
+    from wmeval.judges.readability import reconstruction_readability
+
+    real = _levels(*np.linspace(0.1, 0.5, 100))
+    same = reconstruction_readability(_toy_judge(), real, real.copy())
+    assert same["readable"] == same["readable_real"] == 0.99 and same["coverage_abs_diff"] == 0.0
+    # reconstructions brighter by 0.2: read less sharply than nearly every real frame, coverage moved by 0.2
+    brighter = _levels(*np.linspace(0.3, 0.7, 100))
+    moved = reconstruction_readability(_toy_judge(), real, brighter)
+    assert moved["readable"] == pytest.approx(0.49, abs=0.02) and moved["readable_real"] == 0.99
+    assert moved["coverage_abs_diff"] == pytest.approx(0.2, abs=0.01)
+    with pytest.raises(JudgeError, match="do not match"):
+        reconstruction_readability(_toy_judge(), real, real[:5])
+
+
 def test_the_frame_judge_reads_state_then_coverage_then_success():
     reading = _toy_judge().read(_levels(0.2, 0.98, 0.9))
     assert reading.states[:, 1] == pytest.approx([0.4, 1.96, 1.8], abs=0.01)

@@ -14,6 +14,7 @@ from policies.registry import make_policy
 from wmeval.cli import main
 from wmeval.data.lerobot_episodes import load_episodes
 from wmeval.envs.pusht import ENV_ID, _import_gym_pusht, block_keypoints, make_pusht_env, pusht_reward
+from wmeval.errors import WmevalError
 from wmeval.rollout import rollout
 
 
@@ -162,3 +163,22 @@ def test_old_layout_reads_with_the_new_columns(tmp_path) -> None:
         assert k["states"].shape == (7, 16)
         np.testing.assert_allclose(k["states"], block_keypoints(ep["states"][:, 2:5]), atol=1e-2)
         np.testing.assert_array_equal(p["actions"][:-1], ep["actions"])  # the last is the never-run repeat
+
+
+def test_a_list_of_state_keys_reads_the_columns_side_by_side(recorded, tmp_path) -> None:
+    both = ["observation.pose", "observation.environment_state"]
+    for ep in load_episodes(recorded, state_key=both, with_frames=False, progress=False):
+        assert ep["states"].shape == (ep["length"], 21)
+        np.testing.assert_allclose(ep["states"][:, 5:], block_keypoints(ep["states"][:, 2:5]), atol=1e-2)
+    # an older recording derives the keypoints; a key the data lacks is named instead of falling back
+    env = make_pusht_env(1, max_episode_steps=4)
+    try:
+        r = rollout(env, make_policy("pusht/expert", seed=0), max_steps=4, seeds=[5], progress=False)
+    finally:
+        env.close()
+    write_old_layout(tmp_path / "old", r)
+    old = load_episodes(tmp_path / "old", state_key=both, with_frames=False, progress=False)[0]
+    np.testing.assert_allclose(old["states"][:, :5], r.episode(0)["states"], atol=1e-3)
+    np.testing.assert_allclose(old["states"][:, 5:], block_keypoints(old["states"][:, 2:5]), atol=1e-2)
+    with pytest.raises(WmevalError, match="observation.nothing is not in data"):
+        load_episodes(recorded, state_key=["observation.pose", "observation.nothing"], progress=False)

@@ -4,14 +4,15 @@
 fast one (64 px, block widths 16/32/64, 16 GroupNorm groups -> a 16x16x8 latent grid; use `dit.patch_size=2`
 for 8x8 tokens), several times cheaper per step than the library's 96 px default (32/64/128).
 `encoder=object_tokens`: K object tokens per frame (position + features, latents [1, K, 2 + F]),
-self-supervised from frames, or supervised by a state column with `tokens.state_key=...` (PushT:
-`observation.pose`, which older recordings hold as their 5-d `observation.environment_state`); resumable with
+self-supervised from frames, or supervised by state columns with `tokens.state_key=...` (PushT: the pose
+`observation.pose` and the tee's corners `observation.environment_state`, which older recordings derive from
+their 5-d pose); resumable with
 `resume=true` (checkpoints in out/checkpoints).
 Whole episodes are held out for the reported numbers (neighbouring frames of one episode look alike, so a
 random-frame split would flatter them).
     wmeval train-encoder data=DS out=E
     wmeval train data=DS encoder=conv_vae encoder.pretrained=E/encoder dit.patch_size=2
-    wmeval train-encoder encoder=object_tokens data=DS out=E tokens.state_key=observation.pose
+    wmeval train-encoder encoder=object_tokens data=DS out=E tokens.state_key=[observation.pose,observation.environment_state]
 """
 
 from __future__ import annotations
@@ -46,19 +47,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"steps={cfg.steps} and batch_size={cfg.batch_size} must be positive")
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    state_key = cfg.tokens.state_key if family == "object_tokens" else None
+    state_key = _state_key(cfg) if family == "object_tokens" else None
     if state_key is not None:
         info = dataset_info(resolve_data(cfg.data))
         features = info["features"]
-        if str(state_key) not in {*features, *recording_upgrades(info.get("robot_type"), features)}:
+        known = {*features, *recording_upgrades(info.get("robot_type"), features)}
+        missing = [k for k in ([state_key] if isinstance(state_key, str) else state_key) if k not in known]
+        if missing:
             raise ConfigError(
-                f"tokens.state_key={state_key} is not in data={cfg.data}; its keys are {', '.join(features)}: "
-                "name its state column, or drop tokens.state_key for self-supervised training"
+                f"tokens.state_key={state_key}: {', '.join(missing)} is not in data={cfg.data}; its keys are "
+                f"{', '.join(features)}: name its state columns, or drop tokens.state_key for self-supervised "
+                "training"
             )
     device = _device(str(cfg.device))
     load_cfg = OmegaConf.merge(cfg, {"state_key": state_key}) if family == "object_tokens" else cfg
-    episodes = load_data(load_cfg, progress=bool(cfg.progress))
-    train_eps, held_eps = split_episodes(episodes, int(cfg.heldout_episodes), int(cfg.seed))
+    train_eps, held_eps = _load_split(cfg, load_cfg)
     frames, states = _stack(train_eps, state_key)
     held, held_states = _stack(held_eps, state_key) if held_eps else (None, None)
     if held is not None and len(held) > int(cfg.max_heldout_frames):
@@ -85,15 +88,61 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "total_s": time.perf_counter() - started,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    if cfg.judge is not None and held is not None:
+        summary["judge_holdout"] = _judge_holdout(str(cfg.judge), result.encoder, held, device)
     summary.pop("loss_history")
     summary["loss_curve"] = result.loss_history[:: max(1, len(result.loss_history) // 100)]
     write_json(out / "train_encoder_summary.json", summary)
-    keys = ("psnr_holdout", "psnr_train", "scaling_factor", "state_errors_holdout", "latent_shape", "seconds")
+    keys = ("psnr_holdout", "psnr_train", "scaling_factor", "state_errors_holdout", "judge_holdout")
+    keys += ("latent_shape", "seconds")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
     print(
         f"encoder saved to {out / 'encoder'}; use it with: encoder={family} encoder.pretrained={out / 'encoder'}"
     )
     return summary
+
+
+def _judge_holdout(task: str, encoder: Any, held: np.ndarray, device: torch.device) -> dict[str, Any]:
+    """The task's frame judge on decode(encode(held-out frames)), shown at the real frames' size."""
+    from wmeval.envs.registry import get_task
+    from wmeval.judges.readability import reconstruction_readability
+    from wmeval.metrics.open_loop import to_uint8_frames
+    from worldmodel.encoders.common import resize_frames
+
+    judge = get_task(task, key="judge").judge()
+    decoded = []
+    with torch.inference_mode():
+        for i in range(0, len(held), 64):
+            x = torch.from_numpy(held[i : i + 64]).permute(0, 3, 1, 2).float().div(255.0)
+            x = resize_frames(x, encoder.image_size).to(device)
+            decoded.append(
+                to_uint8_frames(encoder.decode(encoder.encode(x)).float().cpu().numpy(), held.shape[1:3])
+            )
+    return {"task": task, **reconstruction_readability(judge, held, np.concatenate(decoded))}
+
+
+def _load_split(cfg: DictConfig, load_cfg: DictConfig) -> tuple[list[dict], list[dict]]:
+    """(train, held-out) episodes with frames; only the ones used are decoded, so `max_train_episodes` keeps a
+    large recording's frames out of memory."""
+    cap = cfg.max_train_episodes
+    if cap is not None and int(cap) < 1:
+        raise ConfigError(f"max_train_episodes={cap} must be positive, or null for every training episode")
+    index = load_data(load_cfg, with_frames=False, progress=False)
+    train_idx, held_idx = split_episodes(index, int(cfg.heldout_episodes), int(cfg.seed))
+    train_idx = train_idx if cap is None else train_idx[: int(cap)]
+    wanted = [int(e["episode_index"]) for e in (*train_idx, *held_idx)]
+    loaded = {
+        e["episode_index"]: e for e in load_data(load_cfg, episodes=wanted, progress=bool(cfg.progress))
+    }
+    return [loaded[e["episode_index"]] for e in train_idx], [loaded[e["episode_index"]] for e in held_idx]
+
+
+def _state_key(cfg: DictConfig) -> str | list[str] | None:
+    """`tokens.state_key` as one column name or a list of them (read side by side), None when unset."""
+    key = cfg.tokens.state_key
+    if key is None or isinstance(key, str):
+        return key
+    return [str(k) for k in key]
 
 
 def _out_dir(cfg: DictConfig) -> Path:
@@ -107,7 +156,7 @@ def _out_dir(cfg: DictConfig) -> Path:
     return Path(cfg.out)
 
 
-def _stack(episodes: list[dict], state_key: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _stack(episodes: list[dict], state_key: str | list[str] | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Every camera view's frames (and, with a state key, the matching states) of `episodes`, concatenated."""
     views = view_episodes(episodes)
     frames = np.concatenate([ep["frames"] for ep in views])
@@ -145,7 +194,7 @@ def _supervision(cfg: DictConfig, states: np.ndarray | None) -> dict[str, Any]:
         raise ConfigError(
             f"tokens.state_key={cfg.tokens.state_key} holds {states.shape[1]}-d states but tokens.supervision "
             f"reads a {width}-d state (tokens.supervision.state_dim): name the column it describes "
-            "(PushT: tokens.state_key=observation.pose) or change tokens.supervision"
+            "(PushT: tokens.state_key=[observation.pose,observation.environment_state]) or change tokens.supervision"
         )
     return supervision
 

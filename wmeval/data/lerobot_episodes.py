@@ -63,7 +63,7 @@ def load_episodes(
     camera_key: str = "observation.image",
     camera_keys: list[str] | None = None,
     action_key: str = "action",
-    state_key: str | None = "observation.pose",
+    state_key: str | list[str] | None = "observation.pose",
     episodes: list[int] | None = None,
     with_frames: bool = True,
     progress: bool = True,
@@ -75,7 +75,8 @@ def load_episodes(
     `actions` float32 [T, A]
     (`actions[t]` taken at frame t; in older wmeval recordings the last row holds the final observation and
     its action is a never-executed repeat), `states` float32 [T, S] (the `state_key` column, read or derived
-    as the module docstring says; falls back to `observation.state`; absent if neither exists), `coverage` [T]
+    as the module docstring says; falls back to `observation.state`; absent if neither exists; a list of keys
+    gives their columns side by side, each required), `coverage` [T]
     or None, `success` bool, `policy` str (the sidecar's, else the task), `task` str (LeRobot's task of the
     first frame: the language instruction), `seed` int or None, `episode_index`, `length` (executed steps: the
     rows, less the final-observation row of the older layout), `fps`, `meta` (the sidecar line). Keys are
@@ -94,7 +95,7 @@ def load_episodes(
         if key not in features:
             raise WmevalError(f"{field}={key!r} is not in data={data}; its keys are {', '.join(features)}")
     upgrades = recording_upgrades(info.get("robot_type"), features)
-    state = _state_column(state_key, features, upgrades)
+    state = _state_columns(state_key, features, upgrades, data)
     final_row = FINAL_OBSERVATION in features
     if int(info.get("total_episodes", 0)) == 0:
         raise WmevalError(f"data={data} holds no episodes: record some first")
@@ -102,7 +103,8 @@ def load_episodes(
     if not files:
         raise WmevalError(f"data={data} has no data parquet files: the recording did not finish")
     is_video = any(features[k]["dtype"] == "video" for k in cameras)
-    optional = [k for k in (state and state[0], "coverage", "next.success") if k and k in features]
+    read = list(dict.fromkeys(column for column, _ in state or ()))  # old layouts derive several from one
+    optional = [k for k in (*read, "coverage", "next.success") if k in features]
     columns = ["episode_index", "frame_index", "task_index", action_key, *optional]
     if with_frames:
         columns += [k for k in cameras if features[k]["dtype"] != "video"]
@@ -159,7 +161,7 @@ def _episode(
     info: dict[str, Any],
     sub: Any,
     ep: int,
-    keys: tuple[list[str], str, tuple[str, Any] | None, bool],
+    keys: tuple[list[str], str, list[tuple[str, Any]] | None, bool],
     with_frames: bool,
     columns: list[str],
     sidecar: dict[int, dict[str, Any]],
@@ -187,8 +189,11 @@ def _episode(
         "meta": meta,
     }
     if state:
-        column, convert = state
-        episode["states"] = np.asarray(convert(_column(sub, column).astype(np.float32).reshape(len(sub), -1)))
+        parts = [
+            convert(_column(sub, column).astype(np.float32).reshape(len(sub), -1))
+            for column, convert in state
+        ]
+        episode["states"] = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts], -1)
     if not with_frames:
         episode["frames"], episode["camera_frames"] = None, {}
         return episode
@@ -203,14 +208,36 @@ def _episode(
     return episode
 
 
-def _state_column(key: str | None, features: dict[str, Any], upgrades: Upgrades) -> tuple[str, Any] | None:
-    """(column to read, converter of its rows) for the state `key`: the column itself, its derivation from an
-    older layout's column, else `observation.state`; None if there is no state to read."""
-    for name in (key, "observation.state") if key is not None else ():
-        if name in upgrades:
-            return upgrades[name]
-        if name in features:
-            return name, lambda rows: rows
+def _state_columns(
+    key: str | list[str] | None, features: dict[str, Any], upgrades: Upgrades, data: str | Path
+) -> list[tuple[str, Any]] | None:
+    """[(column to read, converter of its rows)] for the state `key`: the column itself or its derivation from
+    an older layout's column; one key falls back to `observation.state` (None if there is no state to read),
+    each key of a list must be there."""
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        found = [_state_column(str(k), features, upgrades) for k in key]
+        missing = [str(k) for k, f in zip(key, found, strict=True) if f is None]
+        if missing or not found:
+            raise WmevalError(
+                f"state_key={list(key)}: {', '.join(missing) or 'an empty list'} is not in data={data}; "
+                f"its keys are {', '.join(features)}"
+            )
+        return found  # type: ignore[return-value]
+    for name in (key, "observation.state"):
+        found = _state_column(name, features, upgrades)
+        if found is not None:
+            return [found]
+    return None
+
+
+def _state_column(name: str, features: dict[str, Any], upgrades: Upgrades) -> tuple[str, Any] | None:
+    """The column `name` itself, or its derivation from an older layout's column; None if neither exists."""
+    if name in upgrades:
+        return upgrades[name]
+    if name in features:
+        return name, lambda rows: rows
     return None
 
 

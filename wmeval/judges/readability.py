@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from wmeval.judges.base import JudgeError
-from wmeval.judges.frame import SpreadReader
+from wmeval.judges.frame import FrameJudge, SpreadReader
 from wmeval.rollout import Rollouts
 
 #: The share of real frames that are readable by construction.
@@ -68,3 +68,26 @@ def _frames(rollouts: Rollouts, every: int) -> np.ndarray:
     steps = np.arange(0, rollouts.frames.shape[1], every)
     live = steps[None, :] <= rollouts.lengths[:, None]
     return rollouts.frames[:, steps][live]
+
+
+def reconstruction_readability(
+    judge: FrameJudge, real: np.ndarray, decoded: np.ndarray, quantile: float = READABLE_QUANTILE
+) -> dict[str, Any]:
+    """How the judge reads an encoder's reconstructions `decoded` of the uint8 frames `real` (both
+    `[N, H, W, 3]`): the share read as sharply as real frames (the threshold calibrated on `real`, as for a
+    world model's frames) and how far the judged coverage moves. A world model's frames can be no more readable
+    than its decoder's reconstructions, so this bounds what a latent space can give the judge.
+    """
+    if real.shape != decoded.shape:
+        raise JudgeError(f"decoded frames {decoded.shape} do not match the real ones {real.shape}")
+    real_spread, spread = judge.spreads(real), judge.spreads(decoded)
+    threshold = float(np.quantile(real_spread, quantile))
+    coverage_gap = np.abs(judge.read(decoded).coverage - judge.read(real).coverage)
+    return {
+        "frames": len(real),
+        "threshold": threshold,
+        "quantile": quantile,
+        "readable": float(np.mean(spread <= threshold)),
+        "readable_real": float(np.mean(real_spread <= threshold)),
+        "coverage_abs_diff": float(coverage_gap.mean()),
+    }
