@@ -66,7 +66,7 @@ TASK = Task(
     make_env=_make_env,
     real_judge="toy simulator",
     fps=LevelEnv.metadata["render_fps"],
-    state_keys={"agent_pos": (0, 2)},
+    state_keys={"agent_pos": lambda states: states[:, 0:2]},
     policy_sets={"family": lambda: ["toy/high", "toy/low"]},
     load_estimator=lambda directory: "toy estimator",
     frame_judge=_frame_judge,
@@ -105,7 +105,7 @@ def test_the_real_and_imagined_envs_come_from_the_registered_task(toy: Task) -> 
     real = make_env("toy", num_envs=2, max_episode_steps=5)
     assert isinstance(real.envs[0].unwrapped, LevelEnv)
     imagined = make_imagined_env("toy", CopyLastFrameWorldModel((SIZE, SIZE), raw_action_dim=2), 2)
-    assert imagined.judge.description == "toy level reader" and imagined.state_keys == {"agent_pos": (0, 2)}
+    assert imagined.judge.description == "toy level reader" and imagined.state_keys == TASK.state_keys
     obs, info = imagined.reset(seed=[0, 1])
     start = real.reset(seed=[0, 1])[1]["coverage"]
     np.testing.assert_allclose(info["coverage"], start, atol=0.01)  # the toy judge read the real start frames
