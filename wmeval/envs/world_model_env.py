@@ -6,8 +6,8 @@ world-model action by its `action_mode`: concatenated, or the first one sampled)
 the last observation, which matches the rollout loop's `obs_every` protocol. What a real env reads off its
 simulator comes from one judge (`wmeval.judges.frame.FrameJudge`) applied to the generated frames: estimated
 state, coverage and success, as DIAMOND's env takes its reward/end model. `state_keys` compute the real env's
-low-dimensional observations from the estimated state (PushT's `agent_pos`), so a policy reads the same
-keys in both worlds.
+low-dimensional observations from the estimated state (PushT's `agent_pos`, `pose` and keypoint
+`environment_state`), so a policy reads the same keys in both worlds.
 """
 
 from __future__ import annotations
