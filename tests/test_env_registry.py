@@ -66,7 +66,7 @@ TASK = Task(
     make_env=_make_env,
     real_judge="toy simulator",
     fps=LevelEnv.metadata["render_fps"],
-    state_keys={"agent_pos": (0, 2)},
+    state_keys={"agent_pos": lambda states: states[:, 0:2]},
     policy_sets={"family": lambda: ["toy/high", "toy/low"]},
     load_estimator=lambda directory: "toy estimator",
     frame_judge=_frame_judge,
@@ -105,7 +105,7 @@ def test_the_real_and_imagined_envs_come_from_the_registered_task(toy: Task) -> 
     real = make_env("toy", num_envs=2, max_episode_steps=5)
     assert isinstance(real.envs[0].unwrapped, LevelEnv)
     imagined = make_imagined_env("toy", CopyLastFrameWorldModel((SIZE, SIZE), raw_action_dim=2), 2)
-    assert imagined.judge.description == "toy level reader" and imagined.state_keys == {"agent_pos": (0, 2)}
+    assert imagined.judge.description == "toy level reader" and imagined.state_keys == TASK.state_keys
     obs, info = imagined.reset(seed=[0, 1])
     start = real.reset(seed=[0, 1])[1]["coverage"]
     np.testing.assert_allclose(info["coverage"], start, atol=0.01)  # the toy judge read the real start frames
@@ -190,6 +190,37 @@ def test_pushts_estimator_reads_frames_for_training_metrics_and_the_judge(tmp_pa
     np.testing.assert_allclose(predict(images).numpy(), states, rtol=1e-5, atol=1e-4)
     missing, why = load_reader("pusht", str(tmp_path / "none"))
     assert missing is None and why.startswith("unavailable: ")
+
+
+def test_pushts_imagined_env_gives_the_real_envs_keys_computed_from_the_estimate() -> None:
+    """Privileged and keypoint policies read the same keys in both worlds: after reset (real start frames) the
+    real state, after a generated frame the judge's estimate, its keypoints computed as gym-pusht's."""
+    from policies.registry import make_policy
+    from wmeval.envs import make_env
+    from wmeval.envs.imagined import make_imagined_env
+    from wmeval.envs.pusht import block_keypoints
+    from wmeval.rollout import to_policy_observation
+
+    estimate = np.array([[100.0, 120.0, 200.0, 220.0, 0.5], [300.0, 310.0, 250.0, 260.0, -1.0]])
+    judge = FrameJudge(lambda px: estimate[: len(px)].copy(), lambda states: np.zeros(len(states)), "fixed")
+    wm = CopyLastFrameWorldModel((SIZE, SIZE), raw_action_dim=2)
+    imagined = make_imagined_env("pusht", wm, 2, judge=judge, max_episode_steps=5)
+    real = make_env("pusht", num_envs=2, max_episode_steps=5)
+    try:
+        obs, _ = imagined.reset(seed=[0, 1])
+        real_obs, real_info = real.reset(seed=[0, 1])
+        assert set(obs) == set(real_obs) == {"pixels", "agent_pos", "environment_state", "pose"}
+        np.testing.assert_array_equal(obs["pose"], real_info["state"])
+        obs, *_ = imagined.step(np.full((2, 2), 256.0, np.float32))
+    finally:
+        imagined.close()
+        real.close()
+    np.testing.assert_array_equal(obs["pose"], estimate)
+    np.testing.assert_array_equal(obs["agent_pos"], estimate[:, :2])
+    np.testing.assert_allclose(obs["environment_state"], block_keypoints(estimate[:, 2:5]))
+    assert obs["environment_state"].shape == imagined.observation_space["environment_state"].shape == (2, 16)
+    read = make_policy("pusht/expert").read_state(to_policy_observation(obs))  # observation.pose
+    np.testing.assert_allclose(read, estimate, rtol=1e-6)
 
 
 def test_train_estimator_trains_the_named_tasks_estimator(tmp_path) -> None:

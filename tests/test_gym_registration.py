@@ -53,9 +53,13 @@ def test_make_vec_builds_a_world_model_env_lerobots_rollout_drives(model_dir):
         policy = Still()
         # seeds 36 and 38 start with the block partly on the goal: the judged coverage is not all zero
         ours = rollout(env, policy, max_steps=6, seeds=[36, 38], progress=False, keep_frames=False)
+        assert policy.seen[-1]["observation.pose"].shape == (2, 5)  # wmeval's loop maps the env's `pose`
         theirs = lerobot(env, policy, [36, 38])
+        spaces = env.single_observation_space
     finally:
         env.close()
+    assert spaces["environment_state"].shape == (16,) and spaces["pose"].shape == (5,)
+    assert policy.seen[-1]["observation.environment_state"].shape == (2, 16)  # the keypoints, as LeRobot maps
     assert policy.seen[0]["task"] == [TASK_DESCRIPTION, TASK_DESCRIPTION]
     assert theirs["reward"].shape == (2, 6) and theirs["done"][:, -1].all()
     assert theirs["reward"].max() > 0.1

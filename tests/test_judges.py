@@ -237,7 +237,9 @@ def test_the_gated_imagined_judge_keeps_the_last_readable_coverage():
             spread_reader=lambda px: 100 * _level(px),  # brighter = less readable
         )
         start = make_env("pusht", num_envs=1, max_episode_steps=10)
-        return WorldModelEnv(world_model, start, judge.gated(max_spread), state_keys={"agent_pos": (1, 3)})
+        return WorldModelEnv(
+            world_model, start, judge.gated(max_spread), state_keys={"agent_pos": lambda s: s[:, 1:3]}
+        )
 
     gated, ungated = env(max_spread=50.0), env(max_spread=None)
     gated.reset(seed=0)

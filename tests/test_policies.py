@@ -32,7 +32,7 @@ def test_registry_resolves_names_and_lists_known_ones() -> None:
 
 def test_privileged_policy_needs_the_state_key() -> None:
     policy = make_policy("pusht/expert")
-    with pytest.raises(PolicyError, match="observation.environment_state.*@image"):
+    with pytest.raises(PolicyError, match="observation.pose.*@image"):
         policy.select_action({"observation.state": torch.zeros(1, 2)})
 
 
@@ -66,7 +66,7 @@ def test_expert_plays_a_planned_chunk_of_five_targets_per_observation() -> None:
     chunk = torch.stack([expert.select_action(observation)] + [expert.select_action({}) for _ in range(4)], 1)
     for targets in chunk.numpy():  # a plan, not one held target (a way-point may repeat while it is reached)
         assert len(np.unique(targets.round(3), axis=0)) >= 3, targets
-    with pytest.raises(PolicyError, match="environment_state"):
+    with pytest.raises(PolicyError, match="observation.pose"):
         expert.select_action({})  # the chunk is spent: the next step reads a fresh observation
     # Without chunks, the same observation gives the same single target, held.
     held = torch.stack([unchunked.select_action(observation) for _ in range(5)], 1)

@@ -1,5 +1,6 @@
 """Recordings in LeRobot's PushT layout: one row per step, one `next.done`, gym-pusht's 16 keypoints as
-`observation.environment_state`; recordings in wmeval's older layout read back with the same columns."""
+`observation.environment_state`, which the live env observes too; recordings in wmeval's older layout read
+back with the same columns."""
 
 from __future__ import annotations
 
@@ -13,9 +14,16 @@ import pytest
 from policies.registry import make_policy
 from wmeval.cli import main
 from wmeval.data.lerobot_episodes import load_episodes
-from wmeval.envs.pusht import ENV_ID, _import_gym_pusht, block_keypoints, make_pusht_env, pusht_reward
+from wmeval.envs.pusht import (
+    ENV_ID,
+    _import_gym_pusht,
+    block_keypoints,
+    make_pusht_env,
+    pusht_reward,
+    recorded_columns,
+)
 from wmeval.errors import WmevalError
-from wmeval.rollout import rollout
+from wmeval.rollout import rollout, to_policy_observation
 
 
 def keypoint_env() -> gym.Env:
@@ -100,6 +108,41 @@ def test_environment_state_is_the_keypoints_a_real_gym_pusht_env_reports(recorde
             np.testing.assert_allclose(block_keypoints(pose["states"][:, 2:5]), ep["states"], atol=1e-3)
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("obs_type", ["state", "pixels_agent_pos"])
+def test_the_live_env_observes_what_recordings_and_gym_pushts_keypoint_env_hold(obs_type) -> None:
+    """A policy trained on lerobot/pusht_keypoints (or a wmeval recording) gets the 16 keypoints as
+    `observation.environment_state` in the live env too, with the 5-d state as `observation.pose`."""
+    live = make_pusht_env(2, obs_type=obs_type, max_episode_steps=50)
+    theirs = [keypoint_env(), keypoint_env()]
+    rng = np.random.default_rng(1)
+    try:
+        assert live.single_observation_space["environment_state"].shape == (16,)
+        assert live.single_observation_space["pose"].shape == (5,)
+        obs, info = live.reset(seed=[4, 5])
+        expected = [env.reset(seed=s)[0] for env, s in zip(theirs, [4, 5], strict=True)]
+        for _ in range(4):
+            for key in ("environment_state", "agent_pos"):
+                np.testing.assert_allclose(obs[key], np.stack([e[key] for e in expected]), atol=1e-9)
+            np.testing.assert_array_equal(obs["pose"], info["state"])
+            mapped = to_policy_observation(obs)
+            np.testing.assert_allclose(mapped["observation.pose"].numpy(), info["state"], rtol=1e-6)
+            assert mapped["observation.environment_state"].shape == (2, 16)
+            columns = recorded_columns(info["state"])
+            for key, column in (
+                ("observation.environment_state", "environment_state"),
+                ("observation.state", "agent_pos"),
+            ):
+                np.testing.assert_allclose(columns[key], obs[column], atol=1e-3)  # float32 columns
+            actions = rng.uniform(100, 400, (2, 2)).astype(np.float32)
+            obs, _, _, _, info = live.step(actions)
+            expected = [env.step(a)[0] for env, a in zip(theirs, actions, strict=True)]
+    finally:
+        live.close()
+        for env in theirs:
+            env.close()
+    assert np.abs(obs["environment_state"][0] - obs["environment_state"][1]).max() > 10  # distinct episodes
 
 
 def write_old_layout(root, rollouts) -> None:  # noqa: ANN001

@@ -26,7 +26,7 @@ class ProbePolicy:
         self.seen.clear()
 
     def select_action(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
-        self.seen.append(observation["observation.environment_state"].clone())
+        self.seen.append(observation["observation.pose"].clone())
         return observation["observation.state"].clone() + 40.0  # drift right/down: states keep changing
 
 

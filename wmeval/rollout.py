@@ -108,13 +108,26 @@ class Rollouts:
         )
 
 
+#: The gym keys LeRobot's `preprocess_observation` maps itself.
+LEROBOT_GYM_KEYS = ("pixels", "agent_pos", "environment_state", "robot_state", "policy", "camera_obs")
+
+
 def to_policy_observation(observation: Any) -> dict[str, torch.Tensor]:
-    """Gym keys (`pixels`, `agent_pos`, `environment_state`) -> LeRobot keys; LeRobot keys pass through."""
+    """Gym keys -> LeRobot keys; LeRobot keys pass through.
+
+    LeRobot maps `pixels`, `agent_pos` and `environment_state`; any other key `k` an env adds (PushT's `pose`)
+    becomes `observation.k`, a float32 batch like `environment_state`, so policies can read it too.
+    """
     if isinstance(observation, dict) and all(str(k).startswith("observation.") for k in observation):
         return {k: torch.as_tensor(v) for k, v in observation.items()}
     from lerobot.envs.utils import preprocess_observation
 
-    return preprocess_observation(observation)
+    mapped = preprocess_observation(observation)
+    for key, value in observation.items():
+        if key not in LEROBOT_GYM_KEYS:
+            batch = torch.as_tensor(np.asarray(value), dtype=torch.float32)
+            mapped[f"observation.{key}"] = batch[None] if batch.dim() == 1 else batch  # as LeRobot batches
+    return mapped
 
 
 def add_task(env: gym.vector.VectorEnv, observation: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Scripted PushT policies behind LeRobot's contract, in two variants that differ only in where state comes from.
 
-`state` (privileged) reads the simulator state from `observation.environment_state` (added by wmeval's env
-wrapper) and is what recording uses. `image` estimates the block pose from `observation.image` with the
+`state` (privileged) reads the 5-d state [agent x, y, block x, y, theta] from `observation.pose` (which
+wmeval's real env reports and its imagined env estimates; `observation.environment_state` holds LeRobot's 16
+tee keypoints) and is what recording uses. `image` estimates the block pose from `observation.image` with the
 shipped CNN and takes the agent position from `observation.state`, so it can act inside a world model that
 only produces frames. Skill knobs (noise, delay, decision period, action chunk) wrap the same controller.
 """
@@ -18,7 +19,7 @@ import torch
 from policies.errors import PolicyError
 from policies.pusht.controller import ControllerConfig, PushTController
 
-STATE_KEY = "observation.environment_state"
+STATE_KEY = "observation.pose"
 IMAGE_KEY = "observation.image"
 AGENT_KEY = "observation.state"
 VARIANTS = ("state", "image")

@@ -1,8 +1,11 @@
 """The PushT task: a gymnasium vector env with LeRobot observation keys, its success rule and its `TASK`.
 
-The wrapper adds `environment_state` = [agent x, agent y, block x, block y, block theta] to every observation
-(LeRobot's `preprocess_observation` maps it to `observation.environment_state`, which privileged policies read)
-and the same vector plus `coverage` to every info, so the rollout loop never reaches into the simulator.
+The wrapper gives every observation what LeRobot's PushT datasets hold (`STATE_OBSERVATIONS`): `agent_pos`,
+`environment_state` = the tee's 16 keypoint coordinates (gym-pusht's `obs_type="environment_state_agent_pos"`)
+and `pose` = [agent x, agent y, block x, block y, block theta], which `wmeval.rollout.to_policy_observation`
+maps to `observation.pose`, where privileged policies read it. Every info carries the same 5-d `state` plus
+`coverage`, so the rollout loop never reaches into the simulator; an imagined env fills the same keys from
+the state its judge estimates (`TASK.state_keys`).
 Coverage and success reuse gym_pusht's own geometry (`add_tee`, `get_goal_pose_body`, `pymunk_to_shapely`) so
 that the frame judge applying "the task's success rule to an estimated state" uses exactly the simulator's
 rule. `TASK` declares it all to `wmeval.envs.registry`.
@@ -12,20 +15,19 @@ Recorded datasets follow LeRobot's PushT layout (`lerobot/pusht_keypoints`, gym-
 coordinates (`block_keypoints`), `observation.state` the agent position, and wmeval keeps the 5-d state the
 judge, the state estimator and encoder supervision read under `observation.pose`. Recordings made before that
 change hold the 5-d state in `observation.environment_state`; `RECORDING.upgrades` reads them as if they had
-the current layout. The live env's `environment_state` stays the 5-d state, which wmeval's privileged policies
-read; only recordings carry the keypoints there.
+the current layout.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from policies.pusht.state_estimator import (
     ASSET_DIR,
@@ -86,12 +88,8 @@ class PushTStateWrapper(gym.Wrapper):
         super().__init__(env)
         # obs_type="state" (no rendering, for fast measuring) becomes a dict too, so policies see the same keys.
         self._state_only = not isinstance(env.observation_space, gym.spaces.Dict)
-        if self._state_only:
-            spaces = {"agent_pos": gym.spaces.Box(0.0, 512.0, shape=(2,), dtype=np.float64)}
-        else:
-            spaces = dict(env.observation_space.spaces)
-        spaces["environment_state"] = gym.spaces.Box(-np.inf, np.inf, shape=(5,), dtype=np.float64)
-        self.observation_space = gym.spaces.Dict(spaces)
+        spaces = {} if self._state_only else dict(env.observation_space.spaces)
+        self.observation_space = gym.spaces.Dict({**spaces, **STATE_SPACES})
 
     def _augment(self, obs: dict, info: dict) -> tuple[dict, dict]:
         state = state_vector(info)
@@ -99,8 +97,9 @@ class PushTStateWrapper(gym.Wrapper):
         if "coverage" not in info:
             info["coverage"] = float(pusht_coverage(info["block_pose"]))
         info["is_success"] = bool(info.get("is_success", False))
-        obs = {"agent_pos": state[:2].copy()} if self._state_only else dict(obs)
-        obs["environment_state"] = state
+        obs = {} if self._state_only else dict(obs)
+        for key, value in STATE_OBSERVATIONS.items():
+            obs.setdefault(key, np.array(value(state)))  # gym-pusht's own `agent_pos` is the same position
         return obs, info
 
     def reset(self, **kwargs: Any) -> tuple[dict, dict]:
@@ -142,14 +141,6 @@ def make_pusht_env(
     return gym.vector.SyncVectorEnv(fns)
 
 
-def observation_to_lerobot(observation: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """Vector-env observation -> LeRobot batch (`observation.image` [B,3,H,W] in [0,1], `observation.state`,
-    `observation.environment_state`), via LeRobot's own mapping."""
-    from lerobot.envs.utils import preprocess_observation
-
-    return preprocess_observation(observation)
-
-
 @lru_cache(maxsize=1)
 def _tee_shapes() -> list:
     """The tee's pymunk shapes, built by gym_pusht itself (coverage is computed on these)."""
@@ -183,14 +174,27 @@ def block_keypoints(block_pose: np.ndarray) -> np.ndarray:
     return np.stack([x, y], axis=-1).reshape(*pose.shape[:-1], 16)
 
 
+#: gym observation key -> its value from states [..., 5]: the live env, the imagined env (from the judge's
+#: estimated state) and recordings (`recorded_columns`) all derive their state observations from here.
+STATE_OBSERVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "agent_pos": lambda states: states[..., :2],
+    "environment_state": lambda states: block_keypoints(states[..., 2:5]),
+    "pose": lambda states: states,
+}
+#: Their spaces, as gym-pusht declares `agent_pos` and the keypoints (the pose's angle is not wrapped).
+STATE_SPACES = {
+    "agent_pos": gym.spaces.Box(0.0, 512.0, shape=(2,), dtype=np.float64),
+    "environment_state": gym.spaces.Box(0.0, 512.0, shape=(16,), dtype=np.float64),
+    "pose": gym.spaces.Box(-np.inf, np.inf, shape=(len(STATE_NAMES),), dtype=np.float64),
+}
+#: The recorded column of each (LeRobot's keys; `pose` is wmeval's own).
+RECORDED_KEYS = {"agent_pos": "observation.state", "environment_state": KEYPOINTS_KEY, "pose": POSE_KEY}
+
+
 def recorded_columns(states: np.ndarray) -> dict[str, np.ndarray]:
     """Env states [T, 5] -> the task's observation columns of a recorded row (see `RECORDING`)."""
     states = np.asarray(states, dtype=np.float64)
-    return {
-        "observation.state": states[..., :2].astype(np.float32),
-        KEYPOINTS_KEY: block_keypoints(states[..., 2:5]).astype(np.float32),
-        POSE_KEY: states.astype(np.float32),
-    }
+    return {RECORDED_KEYS[key]: value(states).astype(np.float32) for key, value in STATE_OBSERVATIONS.items()}
 
 
 def recording_upgrades(features: Any) -> Upgrades:
@@ -281,7 +285,7 @@ TASK = Task(
     make_env=make_pusht_env,
     real_judge=REAL_JUDGE,
     fps=FPS,
-    state_keys={"agent_pos": (0, 2)},
+    state_keys=STATE_OBSERVATIONS,
     policy_sets={"family": partial(family_members, "pusht"), "heldout": partial(heldout_members, "pusht")},
     load_estimator=load_estimator,
     shipped_estimator=str(ASSET_DIR),

@@ -29,6 +29,8 @@ POLICY_SETS = ("family", "heldout")
 
 #: Older-layout columns a task can still read: column a dataset lacks -> (column it has, converter of its rows).
 Upgrades = dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]
+#: states [N, S] -> one observation key's batch [N, ...]
+StateObservation = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,9 @@ class Task:
     real_judge: str
     #: the real env's control rate (steps per second), which saved rollouts and videos keep
     fps: int = 10
-    #: observation key -> (lo, hi) slice of the estimated state an imagined env fills it from
-    state_keys: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: observation key -> how an imagined env computes it from the estimated states [N, S] (the real env's
+    #: observations of its state, e.g. PushT's `agent_pos`, keypoints and pose, so policies see the same keys)
+    state_keys: Mapping[str, StateObservation] = field(default_factory=dict)
     #: policy set name (one of POLICY_SETS) -> its policy names
     policy_sets: Mapping[str, Callable[[], list[str]]] = field(default_factory=dict)
     #: a trained estimator's directory (None: the shipped one) -> the state estimator; the one place it loads

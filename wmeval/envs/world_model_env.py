@@ -5,12 +5,14 @@ from identical states. The world model advances one frame per `sim_steps_per_fra
 world-model action by its `action_mode`: concatenated, or the first one sampled); between frames the env holds
 the last observation, which matches the rollout loop's `obs_every` protocol. What a real env reads off its
 simulator comes from one judge (`wmeval.judges.frame.FrameJudge`) applied to the generated frames: estimated
-state, coverage and success, as DIAMOND's env takes its reward/end model. `state_keys` copy slices of the
-estimated state into low-dimensional observations (PushT's `agent_pos`).
+state, coverage and success, as DIAMOND's env takes its reward/end model. `state_keys` compute the real env's
+low-dimensional observations from the estimated state (PushT's `agent_pos`, `pose` and keypoint
+`environment_state`), so a policy reads the same keys in both worlds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wmeval.envs.registry import StateObservation
 from wmeval.errors import WmevalError
 from wmeval.judges.frame import FrameJudge
 from worldmodel.data.actions import step_action_dim, step_actions
@@ -35,7 +38,7 @@ class WorldModelEnv(gym.vector.VectorEnv):
         start_env: gym.vector.VectorEnv,
         judge: FrameJudge,
         *,
-        state_keys: dict[str, tuple[int, int]] | None = None,
+        state_keys: Mapping[str, StateObservation] | None = None,
         max_episode_steps: int = 300,
         num_steps: int | None = None,
         seed: int = 0,
@@ -94,8 +97,8 @@ class WorldModelEnv(gym.vector.VectorEnv):
             pixels = self._to_pixels(frames.cpu())
             self._update_info(pixels)
             self._obs["pixels"] = pixels
-            for key, (lo, hi) in self.state_keys.items():
-                self._obs[key] = self._info["state"][:, lo:hi].astype(self._obs[key].dtype)
+            for key, observe in self.state_keys.items():
+                self._obs[key] = np.asarray(observe(self._info["state"])).astype(self._obs[key].dtype)
         success = self._info["is_success"]
         truncated = np.full(self.num_envs, self._t >= self.max_episode_steps)
         reward = self._info["coverage"].astype(np.float64)
