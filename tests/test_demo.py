@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from wmeval.cli import main
-from wmeval.shipped import SHIPPED_WORLD_MODEL
+from wmeval.shipped import SHIPPED
 
 pytestmark = pytest.mark.skipif(
-    not (SHIPPED_WORLD_MODEL / "world_model.json").is_file(),
-    reason="the shipped world model is not in this checkout",
+    not all((path / "world_model.json").is_file() for path in SHIPPED.values()),
+    reason="the shipped world models are not in this checkout",
 )
 
 
@@ -45,12 +45,16 @@ def test_demo_writes_every_report_field(demo_run):
         sets["family"]["in_training_data"]["shipped"] and not sets["heldout"]["in_training_data"]["shipped"]
     )
     assert {"spearman", "mmrv", "ci95"} <= set(sets["heldout"]["fidelity"]["shipped"])
+    # the object-token model, trained on play data alone, is ranked beside it and has seen neither set
+    assert list(report["world_models"]) == ["shipped", "shipped_tokens"]
+    assert report["training_data"]["shipped_tokens"]["policies"] == ["pusht/play"]
+    assert not any(sets[s]["in_training_data"]["shipped_tokens"] for s in ("family", "heldout"))
     for name in ("report.md", "report.html", "scatter.png", "curves.png", "frames.png", "rollouts.rrd"):
         assert (demo_run / name).stat().st_size > 0, name
     assert (demo_run.parent / "latest").resolve() == demo_run.resolve()
     # lerobot-eval's eval_info per world and policy; the quick profile renders one video per policy and world
     expert = "pusht_expert@image"
-    for world in ("real", "shipped", "copy_last"):
+    for world in ("real", "shipped", "shipped_tokens", "copy_last"):
         info = json.loads((demo_run / "eval_info" / world / f"{expert}.json").read_text())
         assert len(info["per_episode"]) == report["ranking"]["policies"][0]["episodes"]
         assert info.get("video_paths", []) == (
@@ -97,7 +101,7 @@ def test_demo_rrd_holds_real_and_imagined_frames_and_actions(demo_run):
     report = json.loads((demo_run / "report.json").read_text())
     for policy in report["ranking"]["policies"]:
         base = f"/{rr.escape_entity_path_part(policy['name'])}/ep0"
-        for world in ("real", "shipped", "copy_last"):
+        for world in ("real", "shipped", "shipped_tokens", "copy_last"):
             assert f"{base}/{world}/image" in entities, (base, world)
             assert f"{base}/{world}/action/0" in entities, (base, world)
 

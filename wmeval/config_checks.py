@@ -116,7 +116,7 @@ def _show(value: object) -> str:
 _DATA = (
     "pass a LeRobotDataset directory (record one with wmeval record out=DIR) or a Hub id in LeRobot's cache"
 )
-_WORLD_MODEL = "pass a world-model directory (the model/ of a wmeval train run) or shipped"
+_WORLD_MODEL = "pass a world-model directory (the model/ of a wmeval train run), shipped or shipped_tokens"
 _WEIGHTS = "pass the weights file, or null to look in the torch hub cache"
 KEY_KINDS: dict[str, tuple[str, str]] = {
     "out": ("out_dir", "choose another out=DIR"),

@@ -83,8 +83,8 @@ def kv_cache(device: torch.device, batch: int = 16, window: int = 10, rounds: in
 
 
 def bench_world_model(device: torch.device, world_model: str | None) -> tuple[WorldModel, str]:
-    """The model the rollout entries time, and how to name it: a saved model directory, `tokens` (an
-    untrained model of `recipe=pusht_tokens`'s shapes) or None (the demo-sized pixel DiT)."""
+    """The model the rollout entries time, and how to name it: a saved model directory or shipped name, `tokens`
+    (an untrained model of `recipe=pusht_tokens`'s shapes) or None (the demo-sized pixel DiT)."""
     if world_model is None:
         return demo_sized_world_model(device), "dit tiny + state estimator"
     if world_model == "tokens":
@@ -92,7 +92,10 @@ def bench_world_model(device: torch.device, world_model: str | None) -> tuple[Wo
 
         wm = token_world_model(device)
         return wm, f"token dit {wm.dit.config.size} ({wm.dit.config.grid[1]} tokens) + state estimator"
-    return WorldModel.from_pretrained(world_model, device=device), f"{world_model} + state estimator"
+    from wmeval.shipped import shipped_path
+
+    wm = WorldModel.from_pretrained(shipped_path(world_model), device=device)
+    return wm, f"{world_model} + state estimator"
 
 
 def _imagined_steps_per_s(

@@ -1,7 +1,7 @@
 """`wmeval demo`: record -> (train) -> rank -> report, offline on CPU, with no arguments.
 
 Records fresh real episodes with the PushT policy family, ranks the family in the real simulator and inside
-the shipped world model (and the copy-last-frame baseline) on paired start states, and writes the report to
+the two shipped world models (and the copy-last-frame baseline) on paired start states, and writes the report to
 `outputs/demo/<timestamp>/`, with `outputs/demo/latest` pointing at it. `demo.yaml` is `rank.yaml` with the
 demo's choices on top.
 """

@@ -21,7 +21,7 @@ from wmeval.data.sources import load_data
 from wmeval.errors import ConfigError
 from wmeval.io import prepare_out_dir, to_json_safe, write_json
 from wmeval.metrics.heldout import EvalSet, build_eval_set, frame_actions
-from wmeval.shipped import SHIPPED_WORLD_MODEL
+from wmeval.shipped import shipped_path
 from worldmodel import WorldModel
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(cfg.seed)
     spec = str(cfg.world_models[0])
-    wm_path = SHIPPED_WORLD_MODEL if spec == "shipped" else Path(spec)
+    wm_path = shipped_path(spec)
     wm = WorldModel.from_pretrained(wm_path, device=device)
     out = prepare_out_dir(cfg.out, "metrics", overwrite=cfg.overwrite)
     episodes = load_data(

@@ -9,7 +9,7 @@ from typing import Any
 from wmeval.envs.registry import POLICY_SETS, get_task
 from wmeval.errors import ConfigError
 from wmeval.provenance import in_training_data, training_data
-from wmeval.shipped import SHIPPED_WORLD_MODEL
+from wmeval.shipped import SHIPPED, shipped_path
 from worldmodel import WorldModel
 from worldmodel.baselines import CopyLastFrameWorldModel
 from worldmodel.hub import looks_like_hub_id, split_revision
@@ -42,11 +42,11 @@ def resolve_world_models(specs: list[str], baseline: bool, device: str) -> dict[
     """name -> world model for each spec, plus the copy-last baseline (shaped like the first) when asked."""
     models: dict[str, Any] = {}
     for spec in specs:
-        path = SHIPPED_WORLD_MODEL if spec == "shipped" else Path(spec)
-        name = "shipped" if spec == "shipped" else path.name if path.name != "model" else path.parent.name
-        if spec == "shipped" and not (SHIPPED_WORLD_MODEL / "world_model.json").is_file():
+        path = shipped_path(spec)
+        name = spec if spec in SHIPPED else path.name if path.name != "model" else path.parent.name
+        if spec in SHIPPED and not (path / "world_model.json").is_file():
             raise ConfigError(
-                f"the shipped world model is missing at {SHIPPED_WORLD_MODEL}: reinstall, or pass world_models=[DIR]"
+                f"the shipped world model {spec!r} is missing at {path}: reinstall, or pass world_models=[DIR]"
             )
         models[name] = load_world_model(str(path), device=device)
     if not models:
