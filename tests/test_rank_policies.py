@@ -276,6 +276,7 @@ def test_rank_config_checks_its_values_and_the_demo_config_is_ranks_with_its_own
     differ = {k: (rank[k], demo[k]) for k in rank if rank[k] != demo[k]}
     assert differ == {
         "policies": ("family", ["family", "heldout"]),
+        "world_models": (["shipped"], ["shipped", "shipped_tokens"]),
         "outcome": ("graded", "coverage"),
         "workers": (1, "auto"),
         "save_rollouts": (True, False),
