@@ -164,6 +164,35 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path) -> None:
     assert resumed.encoder.get_config()["fingerprint"] == full.encoder.get_config()["fingerprint"]
 
 
+def test_renderer_refit_keeps_the_latents_and_trains_a_smaller_renderer(tmp_path) -> None:
+    frames, states = disc_frames(32)
+    held, held_states = disc_frames(8, seed=1)
+    cfg = {**TINY, **SUPERVISION}
+    kw = dict(holdout_frames=held, holdout_states=held_states, progress=False)
+    kept = train_object_tokens(frames, states, cfg, {**QUICK, "steps": 4}, **kw).encoder
+    slim = {**cfg, "decoder_channels": (8, 4, 4)}
+    kw["keep_encoder"] = kept
+    refit = train_object_tokens(frames, None, slim, {**QUICK, "steps": 30}, out_dir=tmp_path / "slim", **kw)
+    first, last = np.mean(refit.loss_history[:3]), np.mean(refit.loss_history[-3:])
+    assert last < 0.8 * first, (first, last)
+    loaded = load_encoder("object_tokens", pretrained=str(tmp_path / "slim"))
+    assert loaded.config.decoder_channels == (8, 4, 4) and loaded.config.state_points == ((0, 1),)
+    with torch.inference_mode():
+        x = as_input(held)
+        assert torch.equal(loaded.encode(x), kept.encode(x))  # batch-norm statistics included
+        assert torch.equal(loaded.read_state(loaded.encode(x)), kept.read_state(kept.encode(x)))
+        assert loaded.decode(loaded.encode(x)).shape == x.shape
+    kept_count = sum(p.numel() for p in kept.renderer.parameters())
+    assert sum(p.numel() for p in loaded.renderer.parameters()) < kept_count
+    assert set(refit.state_errors_holdout) == {"point0", "angle2_deg"} and not refit.supervised
+    assert (
+        refit.state_errors_holdout
+        == pytest.approx(  # the latents do not move, so neither does what they hold
+            train_object_tokens(frames, states, slim, {**QUICK, "steps": 1}, **kw).state_errors_holdout
+        )
+    )
+
+
 def test_states_must_match_the_supervision_config() -> None:
     frames, states = disc_frames(8)
     with pytest.raises(InputError, match="no state_points/state_angles to supervise"):

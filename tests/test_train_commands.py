@@ -158,6 +158,27 @@ def test_train_encoder_object_tokens_supervised_and_resumed(recorded, tmp_path, 
     assert main([*args, "tokens.state_key=observation.pose", "threads=1"]) == 2
     assert "tokens.state_key=[observation.pose,observation.environment_state]" in capsys.readouterr().err
     assert main(["train-encoder", f"data={recorded}", f"out={out}", "resume=true"]) == 2
+    # a renderer refit: the kept encoder's latents, a new (smaller) renderer; a bad kept dir is refused at once
+    slim = [
+        *args[:3],
+        f"out={tmp_path / 'slim'}",
+        "progress=false",
+        *tiny[:2],
+        "tokens.arch.decoder_channels=[8,4]",
+    ]
+    keep = f"tokens.keep_encoder={out / 'encoder'}"
+    assert main([*slim, keep, columns, "tokens.train.steps=2", "threads=1"]) == 0
+    refit = load_encoder("object_tokens", pretrained=str(tmp_path / "slim" / "encoder"))
+    assert (
+        refit.config.decoder_channels == (8, 4) and refit.config.state_points == encoder.config.state_points
+    )
+    frames = torch.rand(4, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(refit.encode(frames), encoder.encode(frames))
+    refit_summary = json.loads((tmp_path / "slim" / "train_encoder_summary.json").read_text())
+    assert refit_summary["state_errors_holdout"] == pytest.approx(summary["state_errors_holdout"])
+    assert main([*slim, f"tokens.keep_encoder={tmp_path / 'nothing'}"]) == 2
+    assert "tokens.keep_encoder" in capsys.readouterr().err
 
 
 def test_token_recipe_trains_a_geometry_dit_on_object_tokens(recorded, tmp_path) -> None:

@@ -137,6 +137,10 @@ KEY_KINDS: dict[str, tuple[str, str]] = {
         "pass an encoder directory (out/encoder of wmeval train-encoder) or a Hub id",
     ),
     "tokens.state_key": ("text_or_list", ""),
+    "tokens.keep_encoder": (
+        "dir",
+        "pass an object_tokens encoder directory (out/encoder of wmeval train-encoder encoder=object_tokens)",
+    ),
     "precision": ("amount", ""),
     "state.estimator": (
         "dir",

@@ -59,6 +59,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 f"{', '.join(features)}: name its state columns, or drop tokens.state_key for self-supervised "
                 "training"
             )
+    kept = _kept_encoder(cfg)
     device = _device(str(cfg.device))
     load_cfg = OmegaConf.merge(cfg, {"state_key": state_key}) if family == "object_tokens" else cfg
     train_eps, held_eps = _load_split(cfg, load_cfg)
@@ -75,7 +76,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if family == "conv_vae":
             result = _train_conv_vae(cfg, frames, held, out, device)
         else:
-            result = _train_object_tokens(cfg, frames, states, held, held_states, supervision, out, device)
+            result = _train_object_tokens(
+                cfg, frames, states, held, held_states, supervision, kept, out, device
+            )
     except WorldModelError as err:
         raise WmevalError(str(err)) from err
     summary = {
@@ -199,7 +202,19 @@ def _supervision(cfg: DictConfig, states: np.ndarray | None) -> dict[str, Any]:
     return supervision
 
 
-def _train_object_tokens(cfg, frames, states, held, held_states, supervision, out: Path, device):  # noqa: ANN001, ANN202
+def _kept_encoder(cfg: DictConfig) -> Any:
+    """`tokens.keep_encoder`'s encoder (loaded before any data is read, so a bad path fails at once), or None."""
+    if cfg.encoder.type != "object_tokens" or cfg.tokens.keep_encoder is None:
+        return None
+    from worldmodel.encoders import load_encoder
+
+    try:
+        return load_encoder("object_tokens", pretrained=str(cfg.tokens.keep_encoder))
+    except WorldModelError as err:
+        raise ConfigError(f"tokens.keep_encoder={cfg.tokens.keep_encoder}: {err}") from err
+
+
+def _train_object_tokens(cfg, frames, states, held, held_states, supervision, kept, out: Path, device):  # noqa: ANN001, ANN202
     from worldmodel.encoders.train_object_tokens import train_object_tokens
 
     if held is None:
@@ -218,4 +233,5 @@ def _train_object_tokens(cfg, frames, states, held, held_states, supervision, ou
         resume=bool(cfg.resume),
         progress=bool(cfg.progress),
         device=device,
+        keep_encoder=kept,  # a renderer refit trains on frames; held-out states report what the latents hold
     )

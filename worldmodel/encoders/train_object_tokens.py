@@ -11,6 +11,11 @@ and, when the encoder's config names state dims (supervised variant):
      + `state_weight` * MSE(pinned token positions, state points in image units)
      + `angle_weight` * MSE(state head (cos, sin), true (cos, sin)).
 
+Renderer refit (`keep_encoder=`): a trained encoder's keypoint encoder and state head are kept frozen and only a
+new renderer (`decoder_channels` from `config`, everything else from the kept encoder) is trained on the
+reconstruction term. The latents are bit-identical, so a latent cache and a world model trained on them stay
+valid; what changes is how (and how cheaply) they are drawn.
+
 Resumable: every `checkpoint_every` steps the model, optimizer, batch generator and loss history are saved with
 `worldmodel.training.checkpoint`; `resume=True` continues from the newest one bit-exactly on CPU. Deterministic
 for a seed on CPU: initialisation and batch order come from seeded generators.
@@ -116,26 +121,42 @@ def train_object_tokens(
     progress: bool = True,
     device: str | torch.device | None = None,
     overwrite: bool = False,
+    keep_encoder: ObjectTokensEncoder | None = None,
 ) -> ObjectTokensTrainResult:
     """Train a fresh (or, with `resume`, the checkpointed) encoder on uint8 frames `[N, H, W, 3]`.
 
     `states [N, S]` are required exactly when the config pins tokens (`state_points`) or reads angles
     (`state_angles`). Held-out frames (whole episodes, ideally) give the reported PSNR and state errors.
+    With `keep_encoder`, only a new renderer trains (module docstring); states then only feed the report.
     """
     tc = train if isinstance(train, ObjectTokensTrainConfig) else ObjectTokensTrainConfig(**(train or {}))
     check_out_dir(out_dir, overwrite or resume)
     dev = torch.device(device) if device is not None else default_device()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        encoder = ObjectTokensEncoder(**init_kwargs(config))
+        if keep_encoder is None:
+            encoder = ObjectTokensEncoder(**init_kwargs(config))
+        else:
+            encoder = with_new_renderer(keep_encoder, init_kwargs(config).get("decoder_channels"))
     cfg = encoder.config
     data = frames_to_tensor(frames, cfg.image_size, "frames")
     held = frames_to_tensor(holdout_frames, cfg.image_size, "holdout_frames")
-    state_t = _states(states, len(data), cfg, "states")
-    held_states = _states(holdout_states, len(held), cfg, "holdout_states") if state_t is not None else None
+    if keep_encoder is None:
+        state_t = _states(states, len(data), cfg, "states")
+        held_states = (
+            _states(holdout_states, len(held), cfg, "holdout_states") if state_t is not None else None
+        )
+    else:  # a refit trains on frames alone; held-out states only feed the report
+        state_t = None
+        held_states = (
+            None if holdout_states is None else _states(holdout_states, len(held), cfg, "holdout_states")
+        )
 
     encoder.to(dev).train()
-    opt = torch.optim.AdamW(encoder.parameters(), lr=tc.lr, betas=(0.9, 0.99), weight_decay=1e-4)
+    if keep_encoder is not None:
+        encoder.encoder.eval()  # frozen, batch-norm statistics included: the latents must not move
+    trained = encoder.parameters() if keep_encoder is None else encoder.renderer.parameters()
+    opt = torch.optim.AdamW(trained, lr=tc.lr, betas=(0.9, 0.99), weight_decay=1e-4)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     history: list[float] = []
     start_step = 0
@@ -156,7 +177,12 @@ def train_object_tokens(
         idx = torch.randint(0, len(data), (min(tc.batch_size, len(data)),), generator=gen)
         x = data[idx].to(dev).float().div_(255.0)
         s = state_t[idx].to(dev) if state_t is not None else None
-        terms = object_token_losses(encoder, x, s, tc, background)
+        if keep_encoder is None:
+            terms = object_token_losses(encoder, x, s, tc, background)
+        else:
+            with torch.no_grad():
+                tokens = encoder.encode(x)[:, 0]
+            terms = {"recon": reconstruction_error(encoder, tokens, x, tc, background)}
         loss = sum(_weight(tc, k) * v for k, v in terms.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -212,11 +238,7 @@ def object_token_losses(
     cfg = encoder.config
     positions, feats, prob = encoder.tokens(x)
     tokens = torch.cat([positions, feats], -1)
-    err = (encoder.renderer(tokens) - x) ** 2
-    if background is not None and tc.foreground_weight:
-        moving = ((x - background).abs().amax(1, keepdim=True) > _FOREGROUND_THRESHOLD).to(x.dtype)
-        err = err * (1.0 + tc.foreground_weight * moving)
-    terms = {"recon": err.mean()}
+    terms = {"recon": reconstruction_error(encoder, tokens, x, tc, background)}
     centres = cell_centres(*encoder.renderer.base_size, device=x.device)
     offsets = ((centres[None, None] - positions[:, :, None]) ** 2).sum(-1)  # [B, K, h * w]
     terms["spread"] = (prob * offsets).sum(-1).mean()
@@ -235,6 +257,39 @@ def object_token_losses(
         target = torch.stack([torch.cos(angle), torch.sin(angle)], -1)
         terms["angle"] = F.mse_loss(encoder.state_head(tokens.flatten(1)).unflatten(-1, (-1, 2)), target)
     return terms
+
+
+def reconstruction_error(
+    encoder: ObjectTokensEncoder,
+    tokens: torch.Tensor,
+    x: torch.Tensor,
+    tc: ObjectTokensTrainConfig,
+    background: torch.Tensor | None,
+) -> torch.Tensor:
+    """Mean squared error of the rendered `tokens [B, K, 2 + F]` against `x`, moving pixels up-weighted."""
+    err = (encoder.renderer(tokens) - x) ** 2
+    if background is not None and tc.foreground_weight:
+        moving = ((x - background).abs().amax(1, keepdim=True) > _FOREGROUND_THRESHOLD).to(x.dtype)
+        err = err * (1.0 + tc.foreground_weight * moving)
+    return err.mean()
+
+
+def with_new_renderer(
+    kept: ObjectTokensEncoder, decoder_channels: tuple[int, ...] | list[int] | None
+) -> ObjectTokensEncoder:
+    """A copy of `kept` whose keypoint encoder and state head are `kept`'s (frozen) and whose renderer is fresh,
+    with `decoder_channels` (None: the kept ones). Latents are unchanged; only drawing them is retrained."""
+    arch = init_kwargs(kept.config)
+    if decoder_channels is not None:
+        arch["decoder_channels"] = tuple(int(c) for c in decoder_channels)
+    fresh = ObjectTokensEncoder(**arch)
+    kept_state = {k: v for k, v in kept.state_dict().items() if not k.startswith("renderer.")}
+    missing, unexpected = fresh.load_state_dict(kept_state, strict=False)
+    if unexpected or any(not k.startswith("renderer.") for k in missing):
+        raise InputError(
+            f"keep_encoder does not match its own config: {sorted(unexpected) or sorted(missing)}"
+        )
+    return fresh
 
 
 @torch.no_grad()
