@@ -200,9 +200,10 @@ def test_token_recipe_trains_a_geometry_dit_on_object_tokens(recorded, tmp_path)
     # a [1, 8] patch reads the 1 x 8 token row as one DiT token per frame (no geometry: it needs one per object)
     frame = [a for a in args if not a.startswith("out=")]
     frame += ["dit.patch_size=[1,8]", "dit.token_geometry=false", "dit.action_points=[]"]
-    frame += [f"out={tmp_path / 'frame'}", "eval.state_reader=null"]
+    frame += [f"out={tmp_path / 'frame'}", "eval.state_reader=null", "max_train_episodes=1"]
     assert main(frame) == 0
     wm = WorldModel.from_pretrained(tmp_path / "frame" / "model")
+    assert wm.config.meta["train_episodes"] == 1 and wm.config.meta["heldout_episodes"] == 1  # 2 of 3 capped
     assert wm.dit.config.tokens_grid == (1, 1) and not wm.dit.config.token_geometry
     assert tuple(wm.dit.patch_embed.weight.shape[2:]) == (1, 8)
     wm.reset(torch.rand(1, 1, 3, 32, 32))

@@ -68,8 +68,7 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     )
     torch.manual_seed(cfg.seed)
     cameras = camera_list(cfg)
-    episodes = load_data(cfg)
-    train_eps, heldout = split_episodes(episodes, cfg.heldout_episodes, cfg.seed)
+    train_eps, heldout = load_split(cfg)
 
     encoder_cfg = OmegaConf.to_container(cfg.encoder, resolve=True)
     encoder = load_encoder(**encoder_cfg).to(dist.device)
@@ -114,7 +113,7 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         action_scale=layout.scale,
         sim_steps_per_frame=spec.sim_steps_per_frame,
         action_mode=spec.action_mode,
-        fps=float(episodes[0].get("fps", 10.0)),
+        fps=float(train_eps[0].get("fps", 10.0)),
         action_layout=layout.to_dict(),
     )
     model = DiT(dit_config)
@@ -192,6 +191,24 @@ def _manifest(cfg, dist, train_eps, heldout, step, history, metrics) -> dict[str
         "heldout": metrics,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+
+
+def load_split(cfg: DictConfig, load_cfg: DictConfig | None = None) -> tuple[list[dict], list[dict]]:
+    """(train, held-out) episodes with frames; only the ones used are decoded, so `max_train_episodes` keeps a
+    large recording's frames out of memory."""
+    load_cfg = cfg if load_cfg is None else load_cfg
+    cap = cfg.max_train_episodes
+    if cap is not None and int(cap) < 1:
+        raise ConfigError(f"max_train_episodes={cap} must be positive, or null for every training episode")
+    index = load_data(load_cfg, with_frames=False, progress=False)
+    train_idx, held_idx = split_episodes(index, int(cfg.heldout_episodes), int(cfg.seed))
+    train_idx = train_idx if cap is None else train_idx[: int(cap)]
+    wanted = [int(e["episode_index"]) for e in (*train_idx, *held_idx)]
+    loaded = {
+        e["episode_index"]: e
+        for e in load_data(load_cfg, episodes=wanted, progress=bool(cfg.get("progress", True)))
+    }
+    return [loaded[e["episode_index"]] for e in train_idx], [loaded[e["episode_index"]] for e in held_idx]
 
 
 def split_episodes(episodes: list[dict], heldout: int, seed: int) -> tuple[list[dict], list[dict]]:

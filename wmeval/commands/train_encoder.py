@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from wmeval.commands.train import split_episodes
+from wmeval.commands.train import load_split
 from wmeval.commands.train_adapter import _device
 from wmeval.data.lerobot_episodes import dataset_info
-from wmeval.data.sources import load_data, resolve_data, view_episodes
+from wmeval.data.sources import resolve_data, view_episodes
 from wmeval.envs.registry import recording_upgrades
 from wmeval.errors import ConfigError, WmevalError
 from wmeval.io import prepare_out_dir, write_json
@@ -62,7 +62,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     kept = _kept_encoder(cfg)
     device = _device(str(cfg.device))
     load_cfg = OmegaConf.merge(cfg, {"state_key": state_key}) if family == "object_tokens" else cfg
-    train_eps, held_eps = _load_split(cfg, load_cfg)
+    train_eps, held_eps = load_split(cfg, load_cfg)
     frames, states = _stack(train_eps, state_key)
     held, held_states = _stack(held_eps, state_key) if held_eps else (None, None)
     if held is not None and len(held) > int(cfg.max_heldout_frames):
@@ -122,22 +122,6 @@ def _judge_holdout(task: str, encoder: Any, held: np.ndarray, device: torch.devi
                 to_uint8_frames(encoder.decode(encoder.encode(x)).float().cpu().numpy(), held.shape[1:3])
             )
     return {"task": task, **reconstruction_readability(judge, held, np.concatenate(decoded))}
-
-
-def _load_split(cfg: DictConfig, load_cfg: DictConfig) -> tuple[list[dict], list[dict]]:
-    """(train, held-out) episodes with frames; only the ones used are decoded, so `max_train_episodes` keeps a
-    large recording's frames out of memory."""
-    cap = cfg.max_train_episodes
-    if cap is not None and int(cap) < 1:
-        raise ConfigError(f"max_train_episodes={cap} must be positive, or null for every training episode")
-    index = load_data(load_cfg, with_frames=False, progress=False)
-    train_idx, held_idx = split_episodes(index, int(cfg.heldout_episodes), int(cfg.seed))
-    train_idx = train_idx if cap is None else train_idx[: int(cap)]
-    wanted = [int(e["episode_index"]) for e in (*train_idx, *held_idx)]
-    loaded = {
-        e["episode_index"]: e for e in load_data(load_cfg, episodes=wanted, progress=bool(cfg.progress))
-    }
-    return [loaded[e["episode_index"]] for e in train_idx], [loaded[e["episode_index"]] for e in held_idx]
 
 
 def _state_key(cfg: DictConfig) -> str | list[str] | None:
