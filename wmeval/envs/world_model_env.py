@@ -107,12 +107,11 @@ class WorldModelEnv(gym.vector.VectorEnv):
     def _to_pixels(self, frames: torch.Tensor) -> np.ndarray:
         """Generated `[N, 3, h, w]` in [0, 1] -> uint8 `[N, H, W, 3]` at the real env's observation size."""
         h, w = self.frame_shape[:2]
-        # channels-last throughout: the same values, but a contiguous [N, H, W, 3] result, which the
-        # per-step observation copies read several times faster than a strided view
-        frames = frames.contiguous(memory_format=torch.channels_last)
         if tuple(frames.shape[-2:]) != (h, w):
             frames = F.interpolate(frames, size=(h, w), mode="bilinear", align_corners=False)
-        return (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        # contiguous [N, H, W, 3] (one copy here): every step's observation copy reads it several times faster
+        # than a strided view. The resize stays channels-first: its channels-last kernel rounds differently
+        return (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
     def _update_info(self, pixels: np.ndarray, at_reset: bool = False) -> None:
         """Judge `pixels`; start frames are real, so they are judged whatever their spread."""
