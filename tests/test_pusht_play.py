@@ -45,3 +45,15 @@ def test_routing_survives_a_block_pressed_out_of_the_arena() -> None:
     agent, pose = np.array([100.0, 100.0]), np.array([700.0, 700.0, 0.3])
     target = PushTController().travel_toward(agent, pose, np.array([300.0, 300.0]), speed=20.0)
     np.testing.assert_allclose(np.linalg.norm(target - agent), 20.0)
+
+
+def test_play_spans_the_speeds_of_the_family_it_will_judge() -> None:
+    """A world model only learns the block's reaction to pushes as fast as its play data's; the family's faster
+    pushes and approaches would otherwise be imagined as slower ones that miss contacts."""
+    from policies.pusht.family import MEMBERS
+    from policies.pusht.play import PlayConfig
+
+    play = PlayConfig()
+    controllers = [m.knobs.controller for m in MEMBERS.values() if m.kind == "controller"]
+    assert max(c.push_speed for c in controllers) <= min(play.push_speed[1], play.goal_push_speed[1])
+    assert max(c.travel_speed for c in controllers) <= play.travel_speed[1]

@@ -31,10 +31,11 @@ class PlayConfig:
     segment_steps: tuple[int, int] = (15, 70)
     idle_steps: tuple[int, int] = (3, 15)
     push_length: tuple[float, float] = (10.0, 140.0)  # px the agent travels past the contact
-    push_speed: tuple[float, float] = (2.0, 16.0)  # px per step while pushing
-    travel_speed: tuple[float, float] = (10.0, 50.0)  # px per step while approaching or wandering
+    push_speed: tuple[float, float] = (2.0, 30.0)  # px per step while pushing (beyond the family's 24)
+    travel_speed: tuple[float, float] = (10.0, 90.0)  # px per step approaching or wandering (family: 80)
     direction_jitter: float = 0.6  # rad, push direction spread around the inward normal
     wander_radius: tuple[float, float] = (20.0, 170.0)  # px from the block's centre
+    goal_push_speed: tuple[float, float] = (4.0, 28.0)  # the controller's push speed in goal segments
     real_goal_prob: float = 0.3  # goal segments that steer to the task's goal rather than a random pose
     noise: tuple[float, float] = (0.0, 8.0)  # px, per-segment std of Gaussian action noise
 
@@ -115,7 +116,7 @@ class PlayPolicy(StatePolicy):
                     float(rng.uniform(-np.pi, np.pi)),
                 )
             seg.controller = PushTController(
-                ControllerConfig(goal=goal, push_speed=float(rng.uniform(4.0, 14.0)))
+                ControllerConfig(goal=goal, push_speed=float(rng.uniform(*cfg.goal_push_speed)))
             )
         elif mode == "wander":
             seg.speed = float(rng.uniform(*cfg.travel_speed))
