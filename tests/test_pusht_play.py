@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from policies.pusht.family import MEMBERS
+from policies.pusht.play import PlayConfig
 from policies.registry import known_policies, make_policy
 from wmeval.envs.pusht import make_pusht_env
 from wmeval.rollout import rollout
@@ -50,9 +52,6 @@ def test_routing_survives_a_block_pressed_out_of_the_arena() -> None:
 def test_play_spans_the_speeds_of_the_family_it_will_judge() -> None:
     """A world model only learns the block's reaction to pushes as fast as its play data's; the family's faster
     pushes and approaches would otherwise be imagined as slower ones that miss contacts."""
-    from policies.pusht.family import MEMBERS
-    from policies.pusht.play import PlayConfig
-
     play = PlayConfig()
     controllers = [m.knobs.controller for m in MEMBERS.values() if m.kind == "controller"]
     assert max(c.push_speed for c in controllers) <= min(play.push_speed[1], play.goal_push_speed[1])

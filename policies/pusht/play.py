@@ -31,8 +31,8 @@ class PlayConfig:
     segment_steps: tuple[int, int] = (15, 70)
     idle_steps: tuple[int, int] = (3, 15)
     push_length: tuple[float, float] = (10.0, 140.0)  # px the agent travels past the contact
-    push_speed: tuple[float, float] = (2.0, 30.0)  # px per step while pushing (beyond the family's 24)
-    travel_speed: tuple[float, float] = (10.0, 90.0)  # px per step approaching or wandering (family: 80)
+    push_speed: tuple[float, float] = (2.0, 30.0)  # px per step while pushing (past the family's fastest)
+    travel_speed: tuple[float, float] = (10.0, 90.0)  # px per step approaching or wandering (ditto)
     direction_jitter: float = 0.6  # rad, push direction spread around the inward normal
     wander_radius: tuple[float, float] = (20.0, 170.0)  # px from the block's centre
     goal_push_speed: tuple[float, float] = (4.0, 28.0)  # the controller's push speed in goal segments
