@@ -114,6 +114,33 @@ def test_the_real_and_imagined_envs_come_from_the_registered_task(toy: Task) -> 
     np.testing.assert_allclose(obs["agent_pos"], np.stack([start, start], 1), atol=0.01)
 
 
+def test_the_imagined_env_judges_and_resizes_on_one_thread(toy: Task) -> None:
+    """Resizes and frames round by thread count; one thread keeps a seed's imagined rollouts whatever `threads=`."""
+    from dataclasses import replace
+
+    from wmeval.envs.imagined import make_imagined_env
+
+    imagined = make_imagined_env("toy", CopyLastFrameWorldModel((SIZE // 2, SIZE // 2), raw_action_dim=2), 2)
+    seen: list[int] = []
+
+    def reader(frames: np.ndarray) -> np.ndarray:
+        seen.append(torch.get_num_threads())
+        return imagined_reader(frames)
+
+    imagined_reader = imagined.judge.state_reader
+    imagined.judge = replace(imagined.judge, state_reader=reader)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        imagined.reset(seed=[0, 1])
+        imagined.step(np.full((2, 2), 0.9, np.float32))
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
+    assert after == 2
+
+
 def test_policy_sets_and_estimators_are_asked_of_the_task(toy: Task) -> None:
     from wmeval.commands.record import resolve_policies
     from wmeval.ranking.inputs import resolve_policy_sets

@@ -160,3 +160,21 @@ def test_recorded_uint8_frames_become_model_frames_at_its_resolution():
     assert torch.allclose(
         small.mean(dim=(-1, -2)), same.mean(dim=(-1, -2)), atol=1e-3
     )  # a resize, not a crop
+
+
+def test_imagination_runs_on_one_cpu_thread_and_restores_the_callers_count():
+    """A parallel sum's last bits depend on the thread count, and policies reading the frames amplify them:
+    pinning one thread is what makes a seed give the same rollouts whatever `threads=` is."""
+    wm = tiny_world_model()
+    seen: list[int] = []
+    wm.dit.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        wm.reset(_start(), seed=0)
+        wm.step(torch.rand(2, 2, 2) * 32)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
+    assert after == 2

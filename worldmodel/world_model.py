@@ -31,6 +31,7 @@ from worldmodel.model_card import CARD_NAME, model_card
 from worldmodel.objectives import build_objective
 from worldmodel.reading import load_weights, read_json
 from worldmodel.sampling import SamplingContext, denoise_frame, frame_noise
+from worldmodel.threads import single_cpu_thread
 
 CONFIG_NAME = "world_model.json"
 WEIGHTS_NAME = "dit.safetensors"
@@ -116,6 +117,7 @@ class WorldModel(nn.Module):
 
     # ---- latents <-> frames ----------------------------------------------------------------------------------
     @torch.no_grad()
+    @single_cpu_thread
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """`[B, T, 3, H, W]` in [0, 1] -> normalised latents `[B, T, h, w, C]`."""
         b, t = frames.shape[:2]
@@ -126,6 +128,7 @@ class WorldModel(nn.Module):
         return latents.reshape(b, t, *latents.shape[1:])
 
     @torch.no_grad()
+    @single_cpu_thread
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents `[B, T, h, w, C]` -> frames `[B, T, 3, H, W]` in [0, 1]."""
         b, t = latents.shape[:2]
@@ -145,6 +148,7 @@ class WorldModel(nn.Module):
 
     # ---- rollouts --------------------------------------------------------------------------------------------
     @torch.no_grad()
+    @single_cpu_thread
     def reset(self, frames: torch.Tensor, use_cache: bool = True, seed: int | None = None) -> None:
         """Start B rollouts from `frames [B, T, 3, H, W]` (T >= 1 real history frames, oldest first)."""
         frames = self._check_frames(frames)
@@ -157,6 +161,7 @@ class WorldModel(nn.Module):
         self._state = _RolloutState(generator, context)
 
     @torch.no_grad()
+    @single_cpu_thread
     def step(self, actions: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
         """Advance every rollout by one world-model step per action.
 
@@ -175,6 +180,7 @@ class WorldModel(nn.Module):
     generate_chunk = step
 
     @torch.no_grad()
+    @single_cpu_thread
     def set_use_cache(self, enabled: bool) -> None:
         """Switch the running rollouts between the KV cache and recomputing the window, keeping their state.
 

@@ -25,6 +25,7 @@ from wmeval.errors import WmevalError
 from wmeval.judges.frame import FrameJudge
 from worldmodel.data.actions import step_action_dim, step_actions
 from worldmodel.data.frames import to_model_frames
+from worldmodel.threads import one_thread
 
 
 class WorldModelEnv(gym.vector.VectorEnv):
@@ -75,6 +76,10 @@ class WorldModelEnv(gym.vector.VectorEnv):
         return str(self.world_model.config.action_mode)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        with one_thread():  # resizes and generated frames round by thread count (worldmodel/threads.py)
+            return self._reset(seed, options)
+
+    def _reset(self, seed: int | list[int] | None, options: dict | None) -> tuple[dict, dict]:
         obs, info = self.start_env.reset(seed=seed, options=options)
         frames = to_model_frames(obs["pixels"], self.world_model.image_size)[:, None]
         seeds = np.atleast_1d(seed if seed is not None else 0)
@@ -85,6 +90,10 @@ class WorldModelEnv(gym.vector.VectorEnv):
         return self._copy_obs(), dict(self._info)
 
     def step(self, actions: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
+        with one_thread():
+            return self._step(actions)
+
+    def _step(self, actions: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
         actions = np.asarray(actions, dtype=np.float32).reshape(self.num_envs, -1)
         self._buffer.append(actions)
         self._t += 1
