@@ -47,9 +47,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     dist = setup_distributed(cfg.device)
     try:
-        return _run(cfg, dist, started)
-    finally:
-        cleanup_distributed()
+        result = _run(cfg, dist, started)
+    except BaseException:
+        cleanup_distributed(wait_for_peers=False)
+        raise
+    cleanup_distributed()
+    return result
 
 
 def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN001

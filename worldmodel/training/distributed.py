@@ -72,6 +72,10 @@ def on_main(make: Callable[[], T], info: DistInfo) -> T:
     return value  # type: ignore[return-value]
 
 
-def cleanup_distributed() -> None:
+def cleanup_distributed(wait_for_peers: bool = True) -> None:
+    """Leave the process group. On success every rank waits for the others first: gloo can abort a rank whose
+    peer tore its connections down mid-exit. A failing rank leaves at once (its peers may never arrive)."""
     if dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
