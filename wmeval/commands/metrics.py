@@ -177,6 +177,7 @@ def _pck(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[st
 
 
 def _state(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[str, Any]:
+    from wmeval.metrics.contact_step import contact_step
     from wmeval.metrics.state import load_reader, state_errors
 
     k, span = wm.config.sim_steps_per_frame, data.context + data.horizon
@@ -206,6 +207,9 @@ def _state(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[
         "real_frames": "the estimator on the real frames (same resizing): the floor of the read-out itself",
     }
     block["settings"]["estimator"] = where
+    block["contact_step"] = contact_step(
+        wm, reader, data.heldout, data.context, min_px=float(cfg.state.contact_min_px), seed=int(cfg.seed)
+    )
     block["ran_on"] = _ran_on(data)
     return block
 
