@@ -1,7 +1,7 @@
 """One imagined frame from real context wherever the real block moves: as far, and the same way?
 
-Why: an open-loop error mixes one frame's shortfall with its compounding. A model that answers every push a
-third too weakly drifts behind the block, its next pushes meet the block at other points, and its long-horizon
+Why: an open-loop error mixes one frame's shortfall with its compounding. A model that answers every push too
+weakly drifts behind the block, its next pushes meet the block at other points, and its long-horizon
 error then looks like a model that never pushes at all. Generating single frames from real context at every
 frame where the real block moved separates the two: the imagined displacement's length over the real one (1 is
 right, 0 never pushes) and the cosine between them (1 is the right direction).
