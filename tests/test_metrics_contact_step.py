@@ -52,3 +52,14 @@ def test_no_moving_block_is_said_not_averaged() -> None:
     wm = CopyLastFrameWorldModel((SIZE, SIZE), raw_action_dim=2, sim_steps_per_frame=K)
     out = contact_step(wm, _reader, [_episode()], context=1, min_px=100.0)
     assert out["samples"] == 0 and "100.0 px" in out["note"]
+
+
+def test_the_metrics_sampler_steps_reach_the_generated_frame() -> None:
+    class Recording(CopyLastFrameWorldModel):
+        def step(self, actions: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
+            self.seen = num_steps
+            return super().step(actions, num_steps)
+
+    wm = Recording((SIZE, SIZE), raw_action_dim=2, sim_steps_per_frame=K)
+    contact_step(wm, _reader, [_episode()], context=1, min_px=10.0, num_steps=7)
+    assert wm.seen == 7

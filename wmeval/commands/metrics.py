@@ -208,7 +208,13 @@ def _state(cfg: DictConfig, wm: WorldModel, data: EvalSet, device: str) -> dict[
     }
     block["settings"]["estimator"] = where
     block["contact_step"] = contact_step(
-        wm, reader, data.heldout, data.context, min_px=float(cfg.state.contact_min_px), seed=int(cfg.seed)
+        wm,
+        reader,
+        data.heldout,
+        data.context,
+        min_px=float(cfg.state.contact_min_px),
+        seed=int(cfg.seed),
+        num_steps=cfg.num_steps,
     )
     block["ran_on"] = _ran_on(data)
     return block

@@ -43,6 +43,7 @@ def contact_step(
     min_px: float = 10.0,
     batch_size: int = 256,
     seed: int = 0,
+    num_steps: int | None = None,
 ) -> dict[str, Any]:
     """Imagined vs real block displacement over one frame, from `context` real frames, where the block moved."""
     k = wm.config.sim_steps_per_frame
@@ -63,7 +64,7 @@ def contact_step(
             [torch.as_tensor(ep["actions"][t * k : (t + 1) * k], dtype=torch.float32) for ep, t in chunk]
         )
         wm.reset(ctx.to(wm.device), seed=seed + i)
-        imagined = wm.step(step_actions(raw, k, wm.config.action_mode).to(wm.device)).cpu().numpy()
+        imagined = wm.step(step_actions(raw, k, wm.config.action_mode).to(wm.device), num_steps).cpu().numpy()
         real_next = torch.stack(
             [to_model_frames(ep["frames"][(t + 1) * k], wm.image_size) for ep, t in chunk]
         ).numpy()
