@@ -7,6 +7,7 @@ from worldmodel import WorldModel
 from worldmodel.baselines import CopyLastFrameWorldModel
 from worldmodel.data.frames import to_model_frames
 from worldmodel.errors import InputError
+from worldmodel.objectives.flow_matching import FlowMatchingConfig
 
 
 def _start(b: int = 2, t: int = 2) -> torch.Tensor:
@@ -22,6 +23,45 @@ def test_cached_and_uncached_generation_agree():
     uncached = wm.step(actions)
     assert cached.shape == (2, 5, 3, IMAGE, IMAGE)
     assert torch.allclose(cached, uncached, atol=1e-5)
+
+
+def _guided(guidance: float) -> WorldModel:
+    objective = {"type": "flow_matching", **FlowMatchingConfig(num_steps=2, guidance=guidance).to_dict()}
+    return tiny_world_model(max_frames=8, objective=objective)
+
+
+def test_guidance_zero_ignores_the_action_and_guided_frames_keep_cache_parity():
+    actions = torch.rand(2, 3, 2) * 32
+    frames = {}
+    for guidance, other, use_cache in (
+        (0.0, False, True),
+        (0.0, True, True),
+        (2.0, False, True),
+        (2.0, False, False),
+    ):
+        wm = _guided(guidance)
+        wm.reset(_start(), use_cache=use_cache, seed=4)
+        frames[guidance, other, use_cache] = wm.step(actions.flip(0) if other else actions)
+    # the null prediction: the first frame ignores its action (later ones see their context's actions)
+    assert torch.allclose(frames[0.0, False, True][:, 0], frames[0.0, True, True][:, 0], atol=1e-6)
+    assert torch.allclose(frames[2.0, False, True], frames[2.0, False, False], atol=1e-5)
+    wm = _guided(1.0)
+    wm.reset(_start(), seed=4)
+    unguided = wm.step(actions)
+    assert not torch.allclose(unguided, frames[2.0, False, True], atol=1e-3)
+    assert not torch.allclose(unguided, frames[0.0, False, True], atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"guidance": -1.0}, "guidance=-1.0 must be >= 0"),
+        ({"guidance": 2.0, "action_dropout": 0.0}, "action_dropout > 0"),
+    ],
+)
+def test_guidance_without_a_learned_null_action_is_refused(options, message):
+    with pytest.raises(InputError, match=message):
+        FlowMatchingConfig(**options)
 
 
 def test_same_seed_same_frames_and_actions_matter():

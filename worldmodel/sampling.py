@@ -84,25 +84,19 @@ def denoise_frame(
 ) -> torch.Tensor:
     """Denoise one new frame `noise [B, 1, h, w, C]` after `action [B, 1, A]` and append it to `context`.
 
-    One DiT call per denoising step over the whole batch: the new frame alone against the cache, or the whole
-    window recomputed without one. Returns the frame's latents; differentiable when grad is enabled.
+    One DiT call per denoising step over the whole batch (two with the objective's `guidance`): the new frame
+    alone against the cache, or the whole window recomputed without one. Returns the frame's latents; differentiable when grad is enabled.
     """
     b, dev = context.batch_size, context.latents.device
     null = torch.zeros(b, 1, dtype=torch.bool, device=dev)
+    guidance = objective.config.guidance
     taus, x = objective.timesteps(num_steps), noise
     for tau, tau_next in zip(taus[:-1], taus[1:], strict=True):
         t = torch.full((b, 1), tau, device=dev)
-        if context.cache is not None:
-            out = dit(x, t, action, action_null=null, cache=context.cache)
-        else:
-            ctx = context.latents.shape[1]
-            out = dit(
-                torch.cat((context.latents, x), 1),
-                torch.cat((context_times(objective, b, ctx, dev), t), 1),
-                torch.cat((context.actions, action), 1),
-                action_null=torch.cat((context.null, null), 1),
-                frame_pos=torch.arange(context.position - ctx, context.position + 1, device=dev),
-            )[:, -1:]
+        out = _predict_new_frame(dit, objective, context, x, t, action, null)
+        if guidance != 1.0:  # classifier-free guidance on the new frame's action
+            unconditioned = _predict_new_frame(dit, objective, context, x, t, action, ~null)
+            out = unconditioned + guidance * (out - unconditioned)
         pred = objective.prediction_from(out, context.latents[:, -1:])
         x = objective.sample_step(x, pred, tau, tau_next)
     if context.cache is not None:
@@ -111,6 +105,28 @@ def denoise_frame(
         )
     context.push(x, action, null, window)
     return x
+
+
+def _predict_new_frame(
+    dit: DiT,
+    objective: Objective,
+    context: SamplingContext,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    action: torch.Tensor,
+    null: torch.Tensor,
+) -> torch.Tensor:
+    """The DiT's output for the new frame `x` at time `t`: against the cache, or recomputing the window."""
+    if context.cache is not None:
+        return dit(x, t, action, action_null=null, cache=context.cache)
+    b, ctx, dev = x.shape[0], context.latents.shape[1], x.device
+    return dit(
+        torch.cat((context.latents, x), 1),
+        torch.cat((context_times(objective, b, ctx, dev), t), 1),
+        torch.cat((context.actions, action), 1),
+        action_null=torch.cat((context.null, null), 1),
+        frame_pos=torch.arange(context.position - ctx, context.position + 1, device=dev),
+    )[:, -1:]
 
 
 def imagine_latents(

@@ -13,9 +13,11 @@ from abc import ABC, abstractmethod
 import torch
 import torch.nn.functional as F
 
+from worldmodel.errors import InputError
+
 
 class Objective(ABC):
-    #: each subclass's config has history_noise, action_dropout, num_steps and context_level
+    #: each subclass's config has history_noise, action_dropout, num_steps, context_level and guidance
     config: object
 
     @abstractmethod
@@ -86,3 +88,14 @@ class Objective(ABC):
 def frames(x: torch.Tensor) -> torch.Tensor:
     """[B, T] -> [B, T, 1, 1, 1] for broadcasting over a latent frame."""
     return x[:, :, None, None, None]
+
+
+def check_guidance(guidance: float, action_dropout: float) -> None:
+    """Classifier-free guidance needs a null-action prediction, which only action dropout in training teaches."""
+    if guidance < 0:
+        raise InputError(f"guidance={guidance} must be >= 0 (1 is off, > 1 strengthens the action's effect)")
+    if guidance != 1.0 and action_dropout <= 0:
+        raise InputError(
+            f"guidance={guidance} needs a model trained with action_dropout > 0 (it has {action_dropout}): "
+            "the null-action prediction it extrapolates from was never learned; use guidance=1"
+        )

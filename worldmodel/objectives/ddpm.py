@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from worldmodel.errors import InputError
-from worldmodel.objectives.base import Objective
+from worldmodel.objectives.base import Objective, check_guidance
 
 
 @dataclass
@@ -28,10 +28,12 @@ class DDPMConfig:
     num_steps: int = 10  # DDIM steps per generated frame
     context_level: float = 0.015  # finished frames are fed back at noise level 15 / 1000, as in the seed
     action_dropout: float = 0.1
+    guidance: float = 1.0  # sampling: prediction = null + guidance * (with action - null); 1 is off
 
     def __post_init__(self) -> None:
         if self.num_steps < 1 or self.num_steps > self.num_train_timesteps:
             raise InputError(f"num_steps={self.num_steps} must be in [1, {self.num_train_timesteps}]")
+        check_guidance(self.guidance, self.action_dropout)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from worldmodel.errors import InputError
-from worldmodel.objectives.base import Objective
+from worldmodel.objectives.base import Objective, check_guidance
 
 
 @dataclass
@@ -31,6 +31,7 @@ class FlowMatchingConfig:
     num_steps: int = 10  # Euler steps per generated frame (paper: 10)
     context_level: float = 0.01  # flow time at which finished frames are fed back as context
     action_dropout: float = 0.1  # whole-clip null action, for classifier-free guidance
+    guidance: float = 1.0  # sampling: prediction = null + guidance * (with action - null); 1 is off
     # x0 = previous frame + the network's output: a static scene costs nothing to predict, so capacity and
     # training steps go to what changes (see `Objective.prediction_from`).
     residual: bool = False
@@ -44,6 +45,7 @@ class FlowMatchingConfig:
             raise InputError(f"time_dist='{self.time_dist}' is unknown; use 'logit_normal' or 'uniform'")
         if self.num_steps < 1:
             raise InputError(f"num_steps={self.num_steps} must be >= 1")
+        check_guidance(self.guidance, self.action_dropout)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
