@@ -85,7 +85,8 @@ def denoise_frame(
     """Denoise one new frame `noise [B, 1, h, w, C]` after `action [B, 1, A]` and append it to `context`.
 
     One DiT call per denoising step over the whole batch (two with the objective's `guidance`): the new frame
-    alone against the cache, or the whole window recomputed without one. Returns the frame's latents; differentiable when grad is enabled.
+    alone against the cache, or the whole window recomputed without one. Returns the frame's latents;
+    differentiable when grad is enabled.
     """
     b, dev = context.batch_size, context.latents.device
     null = torch.zeros(b, 1, dtype=torch.bool, device=dev)
