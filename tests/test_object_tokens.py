@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel.encoders import load_encoder
+from worldmodel.encoders import load_encoder, object_tokens
 from worldmodel.encoders.object_tokens import ObjectTokensConfig, cell_centres
 from worldmodel.encoders.train_object_tokens import train_object_tokens
 from worldmodel.errors import InputError, MissingWeightsError
@@ -83,6 +83,26 @@ def test_save_load_round_trip_gives_identical_latents(tmp_path) -> None:
     cfg = json.loads(json.dumps(loaded.get_config()))  # a config saved after loading rebuilds the space
     with torch.inference_mode():
         assert torch.equal(load_encoder(**cfg).encode(x), z)
+
+
+def test_render_dtype_speeds_inference_only_and_is_validated(monkeypatch) -> None:
+    """bfloat16 rendering stays within a uint8 level or two of float32, training renders in float32, and
+    `auto` picks bfloat16 only on CPUs that multiply it natively."""
+    frames = as_input(disc_frames(4)[0])
+    exact, fast = tiny(render_dtype="float32").eval(), tiny(render_dtype="bfloat16").eval()
+    with torch.inference_mode():
+        z = exact.encode(frames)
+        reference, approx = exact.decode(z), fast.decode(z)
+        trained = fast.train().decode(z)
+    assert approx.dtype == torch.float32 and not torch.equal(approx, reference)
+    assert (approx - reference).abs().max() < 2.0 / 255
+    assert torch.equal(trained, reference)
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(object_tokens, "native_cpu_bf16", lambda native=native: native)
+        assert object_tokens.resolve_render_dtype("auto", torch.device("cpu")) == expected
+    assert object_tokens.resolve_render_dtype("auto", torch.device("cuda")) == torch.float32
+    with pytest.raises(InputError, match="render_dtype must be one of auto, float32, bfloat16, got 'half'"):
+        tiny(render_dtype="half")
 
 
 def test_missing_and_corrupt_weights_and_bad_config_are_named(tmp_path) -> None:
