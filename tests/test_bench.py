@@ -57,6 +57,7 @@ def test_cem_throughput_counts_every_candidate():
 def test_rollout_entries_time_a_token_model_or_a_saved_one(tmp_path):
     wm, name = entries.bench_world_model(CPU, "tokens")
     assert wm.dit.config.token_geometry and wm.dit.config.grid == (1, 8) and "token dit" in name
+    assert f"(renderer {str(wm.encoder.render_dtype).removeprefix('torch.')})" in name
     saved = pusht_shaped_world_model(tmp_path / "wm")
     wm, name = entries.bench_world_model(CPU, saved)
     assert wm.directory is not None and str(wm.directory) == saved and name.startswith(saved)

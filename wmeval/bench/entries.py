@@ -91,42 +91,46 @@ def bench_world_model(device: torch.device, world_model: str | None) -> tuple[Wo
         from wmeval.bench.token_model import token_world_model
 
         wm = token_world_model(device)
-        return wm, f"token dit {wm.dit.config.size} ({wm.dit.config.grid[1]} tokens) + state estimator"
+        return wm, _with_renderer(wm, f"token dit {wm.dit.config.size} ({wm.dit.config.grid[1]} tokens)")
     from wmeval.shipped import shipped_path
 
     wm = WorldModel.from_pretrained(shipped_path(world_model), device=device)
-    return wm, f"{world_model} + state estimator"
+    return wm, _with_renderer(wm, world_model)
+
+
+def _with_renderer(wm: WorldModel, label: str) -> str:
+    """The model's label, plus its renderer's precision where it has one (object tokens may render in bf16)."""
+    dtype = getattr(wm.encoder, "render_dtype", None)
+    renderer = f" (renderer {str(dtype).removeprefix('torch.')})" if dtype is not None else ""
+    return f"{label}{renderer} + state estimator"
 
 
 def _imagined_steps_per_s(
     batch: int, frames: int, device: torch.device, world_model: str | None = None
 ) -> tuple[float, str]:
+    """Best of 3 timed runs of `frames` generated frames each, after one untimed run (as every entry)."""
     from wmeval.envs.imagined import make_imagined_env
 
     wm, name = bench_world_model(device, world_model)
     env = make_imagined_env("pusht", wm, batch, max_episode_steps=10_000)
     env.reset(seed=list(range(batch)))
     actions = np.full((batch, 2), 256.0, np.float32)
-    k = env.sim_steps_per_frame
-    start = time.perf_counter()
-    for _ in range(frames * k):
-        env.step(actions)
-    sync(device)
+    steps = frames * env.sim_steps_per_frame
+    seconds = best_time(lambda: [env.step(actions) for _ in range(steps)], device)
     env.close()
-    return batch * frames * k / (time.perf_counter() - start), name
+    return batch * steps / seconds, name
 
 
 def _real_steps_per_s(batch: int, steps: int) -> float:
+    """Best of 3 timed runs of `steps` simulator steps each, after one untimed run, as for imagination."""
     from wmeval.envs import make_env
 
     env = make_env("pusht", num_envs=batch, max_episode_steps=10_000)
     env.reset(seed=list(range(batch)))
     actions = np.full((batch, 2), 256.0, np.float32)
-    start = time.perf_counter()
-    for _ in range(steps):
-        env.step(actions)
+    seconds = best_time(lambda: [env.step(actions) for _ in range(steps)], torch.device("cpu"))
     env.close()
-    return batch * steps / (time.perf_counter() - start)
+    return batch * steps / seconds
 
 
 @torch.no_grad()
