@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from wmeval.bench.token_model import token_world_model
+from wmeval.ranking.report import world_model_info
 from worldmodel import WorldModel, WorldModelConfig
 from worldmodel.dit import DiT, DiTConfig
 from worldmodel.errors import InputError
@@ -181,3 +182,12 @@ def test_short_training_on_token_data_lowers_the_loss():
         loss.backward()
         optimizer.step()
     assert held_out_loss() < 0.5 * before
+
+
+def test_report_names_the_renderer_precision_its_numbers_came_from():
+    wm = _token_model()
+    wm.encoder.config.render_dtype = "bfloat16"
+    assert wm.encoder.render_dtype == torch.bfloat16
+    assert world_model_info("tokens", wm)["encoder"].endswith(", rendering in bfloat16")
+    wm.encoder.config.render_dtype = "float32"
+    assert world_model_info("tokens", wm)["encoder"].endswith(", rendering in float32")

@@ -97,6 +97,9 @@ def test_render_dtype_speeds_inference_only_and_is_validated(monkeypatch) -> Non
     assert approx.dtype == torch.float32 and not torch.equal(approx, reference)
     assert (approx - reference).abs().max() < 2.0 / 255
     assert torch.equal(trained, reference)
+    exact.config.render_dtype = "bfloat16"  # the renderer follows the encoder's config, as reports read it
+    with torch.inference_mode():
+        assert torch.equal(exact.decode(z), approx) and exact.render_dtype == torch.bfloat16
     for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
         monkeypatch.setattr(object_tokens, "native_cpu_bf16", lambda native=native: native)
         assert object_tokens.resolve_render_dtype("auto", torch.device("cpu")) == expected

@@ -100,7 +100,7 @@ def bench_world_model(device: torch.device, world_model: str | None) -> tuple[Wo
 
 def _with_renderer(wm: WorldModel, label: str) -> str:
     """The model's label, plus its renderer's precision where it has one (object tokens may render in bf16)."""
-    dtype = getattr(wm.encoder, "render_dtype", None)
+    dtype = wm.encoder.render_dtype
     renderer = f" (renderer {str(dtype).removeprefix('torch.')})" if dtype is not None else ""
     return f"{label}{renderer} + state estimator"
 

@@ -28,9 +28,11 @@ def world_model_info(name: str, wm: Any) -> dict[str, str]:
             "dit": "none (copies the last frame)",
         }
     dit = config.dit
+    render = wm.encoder.render_dtype  # the numbers can depend on it: say it
+    rendering = f", rendering in {str(render).removeprefix('torch.')}" if render is not None else ""
     return {
         "checkpoint": str(config.meta.get("checkpoint", name)),
-        "encoder": f"{config.encoder.get('type')} {config.encoder}",
+        "encoder": f"{config.encoder.get('type')} {config.encoder}{rendering}",
         "adapter": str(config.adapter.get("type")),
         "dit": f"{dit.get('size')} (hidden {dit['hidden_size']}, depth {dit['depth']}, heads {dit['num_heads']}, "
         f"window {dit['max_frames']} frames, {config.sim_steps_per_frame} sim steps per frame)",

@@ -42,6 +42,11 @@ class Encoder(nn.Module, ABC):
     def has_decoder(self) -> bool:
         return True
 
+    @property
+    def render_dtype(self) -> torch.dtype | None:
+        """The dtype `decode` computes in at inference where the encoder picks one for speed (None: its weights')."""
+        return None
+
     @abstractmethod
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """`[B, 3, H, W]` in [0, 1] -> `[B, h, w, D]`."""

@@ -188,7 +188,7 @@ class KeypointRenderer(nn.Module):
         super().__init__()
         self.base_size = base_size
         self.sigma = cfg.render_sigma
-        self.render_dtype = cfg.render_dtype
+        self.config = cfg  # read at each call: `render_dtype` may be changed after loading
         c0 = cfg.decoder_channels[0]
         self.carry = nn.Linear(cfg.feature_dim, c0)
         self.identity = nn.Parameter(torch.randn(cfg.num_tokens, c0) * 0.5)
@@ -219,7 +219,7 @@ class KeypointRenderer(nn.Module):
         # channels-last activations: CPU convolutions and nearest upsampling run several times faster in that
         # layout than in NCHW (the renderer is most of an imagined step); the weights stay NCHW for saving
         x = torch.cat([maps, gauss], 1).contiguous(memory_format=torch.channels_last)
-        dtype = torch.float32 if self.training else resolve_render_dtype(self.render_dtype, x.device)
+        dtype = torch.float32 if self.training else resolve_render_dtype(self.config.render_dtype, x.device)
         with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
             x = self.out(self.levels(F.silu(self.stem(x) + self.background))).float()
         if x.shape[-2:] != self.image_bias.shape[-2:]:
@@ -316,7 +316,7 @@ class ObjectTokensEncoder(Encoder):
 
     @property
     def render_dtype(self) -> torch.dtype:
-        """The dtype the renderer's convolutions run in at inference on this encoder's device."""
+        """The dtype the renderer's convolutions run in at inference on this encoder's device (see the config)."""
         return resolve_render_dtype(self.config.render_dtype, next(self.parameters()).device)
 
     def tokens(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
