@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from worldmodel.data.latent_cache import config_differences
 from worldmodel.encoders import load_encoder, object_tokens
 from worldmodel.encoders.object_tokens import ObjectTokensConfig, cell_centres
 from worldmodel.encoders.train_object_tokens import train_object_tokens
@@ -106,6 +107,8 @@ def test_render_dtype_speeds_inference_only_and_is_validated(monkeypatch) -> Non
     assert object_tokens.resolve_render_dtype("auto", torch.device("cuda")) == torch.float32
     with pytest.raises(InputError, match="render_dtype must be one of auto, float32, bfloat16, got 'half'"):
         tiny(render_dtype="half")
+    # the latents do not depend on it: a latent cache made under one setting is accepted under another
+    assert config_differences(exact.get_config(), fast.get_config()) == []
 
 
 def test_missing_and_corrupt_weights_and_bad_config_are_named(tmp_path) -> None:

@@ -361,11 +361,16 @@ class ObjectTokensEncoder(Encoder):
         return out
 
     def get_config(self) -> dict[str, Any]:
-        """Architecture + where the weights live + a weight fingerprint that identifies the latent space."""
+        """Architecture + where the weights live + a weight fingerprint that identifies the latent space.
+
+        `render_dtype` is left out: it changes how frames are drawn, not the latents, so a latent cache or world
+        model made under one setting is the same under another (`save_pretrained` keeps it in `config.json`).
+        """
+        arch = {k: v for k, v in _json_arch(self.config).items() if k != "render_dtype"}
         return {
             "type": self.name,
             "pretrained": self.pretrained,
-            **_json_arch(self.config),
+            **arch,
             "fingerprint": fingerprint_module(self),
         }
 
