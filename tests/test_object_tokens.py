@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from worldmodel.data.latent_cache import config_differences
-from worldmodel.encoders import load_encoder, object_tokens
+from worldmodel.encoders import load_encoder, precision
 from worldmodel.encoders.object_tokens import ObjectTokensConfig, cell_centres
 from worldmodel.encoders.train_object_tokens import train_object_tokens
 from worldmodel.errors import InputError, MissingWeightsError
@@ -102,9 +102,9 @@ def test_render_dtype_speeds_inference_only_and_is_validated(monkeypatch) -> Non
     with torch.inference_mode():
         assert torch.equal(exact.decode(z), approx) and exact.render_dtype == torch.bfloat16
     for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
-        monkeypatch.setattr(object_tokens, "native_cpu_bf16", lambda native=native: native)
-        assert object_tokens.resolve_render_dtype("auto", torch.device("cpu")) == expected
-    assert object_tokens.resolve_render_dtype("auto", torch.device("cuda")) == torch.float32
+        monkeypatch.setattr(precision, "native_cpu_bf16", lambda native=native: native)
+        assert precision.resolve_render_dtype("auto", torch.device("cpu")) == expected
+    assert precision.resolve_render_dtype("auto", torch.device("cuda")) == torch.float32
     with pytest.raises(InputError, match="render_dtype must be one of auto, float32, bfloat16, got 'half'"):
         tiny(render_dtype="half")
     # the latents do not depend on it: a latent cache made under one setting is accepted under another

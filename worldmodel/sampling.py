@@ -91,12 +91,13 @@ def denoise_frame(
     b, dev = context.batch_size, context.latents.device
     null = torch.zeros(b, 1, dtype=torch.bool, device=dev)
     guidance = objective.config.guidance
+    nulled = ~null  # the unconditioned pass of guidance: the new frame's action replaced by the null action
     taus, x = objective.timesteps(num_steps), noise
     for tau, tau_next in zip(taus[:-1], taus[1:], strict=True):
         t = torch.full((b, 1), tau, device=dev)
         out = _predict_new_frame(dit, objective, context, x, t, action, null)
         if guidance != 1.0:  # classifier-free guidance on the new frame's action
-            unconditioned = _predict_new_frame(dit, objective, context, x, t, action, ~null)
+            unconditioned = _predict_new_frame(dit, objective, context, x, t, action, nulled)
             out = unconditioned + guidance * (out - unconditioned)
         pred = objective.prediction_from(out, context.latents[:, -1:])
         x = objective.sample_step(x, pred, tau, tau_next)

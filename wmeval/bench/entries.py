@@ -15,6 +15,7 @@ from worldmodel.adapters import build_adapter
 from worldmodel.data.clips import ClipSampler, ClipSpec
 from worldmodel.dit import DiT, DiTConfig
 from worldmodel.encoders import load_encoder
+from worldmodel.encoders.precision import dtype_name
 from worldmodel.objectives import FlowMatchingConfig, build_objective
 
 
@@ -101,7 +102,7 @@ def bench_world_model(device: torch.device, world_model: str | None) -> tuple[Wo
 def _with_renderer(wm: WorldModel, label: str) -> str:
     """The model's label, plus its renderer's precision where it has one (object tokens may render in bf16)."""
     dtype = wm.encoder.render_dtype
-    renderer = f" (renderer {str(dtype).removeprefix('torch.')})" if dtype is not None else ""
+    renderer = f" (renderer {dtype_name(dtype)})" if dtype is not None else ""
     return f"{label}{renderer} + state estimator"
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import torch
 
+from worldmodel.encoders.precision import dtype_name
+
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -32,7 +34,7 @@ def environment(device: torch.device, dtype: torch.dtype) -> dict[str, str | int
     """What every bench entry names: device, dtype and versions."""
     info: dict[str, str | int] = {
         "device": str(device),
-        "dtype": str(dtype).replace("torch.", ""),
+        "dtype": dtype_name(dtype),
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),

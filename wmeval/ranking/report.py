@@ -15,6 +15,7 @@ from wmeval.report.episodes import REAL, episodes_from_rollouts
 from wmeval.report.eval_info import write_eval_infos
 from wmeval.report.markdown import write_report
 from wmeval.report.video import write_episode_videos
+from worldmodel.encoders.precision import dtype_name
 
 
 def world_model_info(name: str, wm: Any) -> dict[str, str]:
@@ -29,7 +30,7 @@ def world_model_info(name: str, wm: Any) -> dict[str, str]:
         }
     dit = config.dit
     render = wm.encoder.render_dtype  # the numbers can depend on it: say it
-    rendering = f", rendering in {str(render).removeprefix('torch.')}" if render is not None else ""
+    rendering = f", rendering in {dtype_name(render)}" if render is not None else ""
     return {
         "checkpoint": str(config.meta.get("checkpoint", name)),
         "encoder": f"{config.encoder.get('type')} {config.encoder}{rendering}",

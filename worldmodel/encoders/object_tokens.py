@@ -42,6 +42,7 @@ from torch import nn
 
 from worldmodel.encoders.base import Encoder
 from worldmodel.encoders.common import parse_size, resize_frames
+from worldmodel.encoders.precision import RENDER_DTYPES, resolve_render_dtype
 from worldmodel.errors import InputError, MissingWeightsError
 from worldmodel.hub import fingerprint_module
 from worldmodel.io import atomic_path
@@ -49,7 +50,6 @@ from worldmodel.reading import load_weights, read_json
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-RENDER_DTYPES = ("auto", "float32", "bfloat16")
 
 
 @dataclass
@@ -115,23 +115,6 @@ class ObjectTokensConfig:
     def to_image_units(self, values: torch.Tensor) -> torch.Tensor:
         lo, hi = self.state_range
         return (values - lo) / (hi - lo) * 2.0 - 1.0
-
-
-def native_cpu_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated, slower."""
-    cpu = torch._C._cpu
-    return any(
-        getattr(cpu, name, lambda: False)()
-        for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    )
-
-
-def resolve_render_dtype(name: str, device: torch.device) -> torch.dtype:
-    """`render_dtype` -> the dtype the renderer's convolutions run in on `device` (auto: bf16 on CPUs that have it
-    natively; a GPU keeps float32, the renderer is not its bottleneck)."""
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cpu" and native_cpu_bf16() else torch.float32
-    return getattr(torch, name)
 
 
 def cell_centres(h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
