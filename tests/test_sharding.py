@@ -3,12 +3,11 @@
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.torchrun import failure, torchrun
 from wmeval.cli import main
 from wmeval.sharding import Sharding, map_units, resolve_workers
 from wmeval.shipped import SHIPPED_WORLD_MODEL
@@ -57,11 +56,10 @@ def test_torchrun_ranks_write_the_single_process_report(tmp_path, one_thread):
     # the ranks run one torch thread each (torchrun's default), as this process does under `one_thread`;
     # the noisy expert checks that a unit's numbers do not depend on which process rolled it, or after what
     assert main([*RANK, f"out={tmp_path / 'single'}"]) == 0
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541"]
-    cmd += ["-m", "wmeval.cli", *RANK, f"out={tmp_path / 'ranks'}"]
+    args = ["-m", "wmeval.cli", *RANK, f"out={tmp_path / 'ranks'}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = torchrun(args, port=29541, outputs=tmp_path / "ranks", env=env, cwd=tmp_path)
+    assert result.returncode == 0, failure(result)
     assert _numbers(tmp_path / "ranks" / "report.json") == _numbers(tmp_path / "single" / "report.json")
     split = json.loads((tmp_path / "ranks" / "report.json").read_text())["sharding"]
     assert split["world_size"] == 2 and split["units"] == 3 * 3  # real, shipped and copy-last per policy

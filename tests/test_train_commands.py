@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.torchrun import failure, torchrun
 from tests.wm_fixtures import TINY_TRAIN
 from wmeval.cli import main
 from wmeval.data.lerobot_episodes import load_episodes
@@ -286,13 +286,12 @@ sys.exit(main(sys.argv[1:]))
 def test_train_under_torchrun_leaves_one_intact_run_folder(recorded, tmp_path) -> None:
     # `wmeval train` itself on 2 CPU processes (gloo), overwrite=true, default out: only rank 0 prepares
     # outputs/train/<timestamp>/; the other process waits for that path instead of picking its own
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29537"]
-    cmd += ["--no-python", sys.executable, "-c", SLOW_RANK_ONE]
-    cmd += ["train", f"data={recorded}", "overwrite=true", "device=cpu"]
-    cmd += [*TINY_TRAIN, "optim.steps=2", "optim.checkpoint_every=2"]
+    args = ["--no-python", sys.executable, "-c", SLOW_RANK_ONE]
+    args += ["train", f"data={recorded}", "overwrite=true", "device=cpu"]
+    args += [*TINY_TRAIN, "optim.steps=2", "optim.checkpoint_every=2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = torchrun(args, port=29537, outputs=tmp_path / "outputs", env=env, cwd=tmp_path)
+    assert result.returncode == 0, failure(result)
     runs = list((tmp_path / "outputs" / "train").iterdir())
     assert len(runs) == 1, runs
     summary = json.loads((runs[0] / "train_summary.json").read_text())

@@ -1,11 +1,10 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from tests.torchrun import failure, torchrun
 from tests.train_script import main as train_tiny
 from worldmodel.training import TrainConfig, lr_at
 from worldmodel.training.checkpoint import checkpoints
@@ -35,19 +34,9 @@ def test_schedule_warms_up_then_decays():
 def test_torchrun_two_processes_match_single_process(tmp_path):
     steps = 24
     single = train_tiny(str(tmp_path / "single"), steps=steps)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        "--master_port=29531",
-        "-m",
-        "tests.train_script",
-        str(tmp_path / "ddp"),
-        str(steps),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    out = tmp_path / "ddp"
+    result = torchrun(["-m", "tests.train_script", str(out), str(steps)], port=29531, outputs=out)
+    assert result.returncode == 0, failure(result)
     ddp = json.loads((tmp_path / "ddp" / "losses.json").read_text())
     a = np.array([loss for _, loss in single["loss_history"]])
     b = np.array([loss for _, loss in ddp])
