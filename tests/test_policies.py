@@ -174,6 +174,20 @@ def test_lerobot_policy_loads_a_saved_policy_and_runs_in_the_env(tmp_path) -> No
     assert policy.name == f"lerobot:{tmp_path}"
 
 
+def test_lerobot_policy_acts_alike_whatever_the_thread_count(tmp_path, one_thread) -> None:
+    _save_tiny_diffusion(str(tmp_path))
+    env = make_pusht_env(2, max_episode_steps=6)
+    actions = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            policy = make_policy(f"lerobot:{tmp_path}", seed=0)  # its noise comes from the global generator
+            actions.append(rollout(env, policy, max_steps=6, seeds=[0, 1], progress=False).actions)
+    finally:
+        env.close()
+    np.testing.assert_array_equal(actions[0], actions[1])
+
+
 def test_lerobot_policy_offline_hub_id_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PolicyError, match="'someone/not-cached-policy'.*lerobot:/path/to/pretrained_model"):

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from wmeval.errors import WmevalError
 from wmeval.judges.outcomes import episode_outcomes
+from worldmodel.threads import one_thread
 
 
 @dataclass
@@ -202,7 +203,7 @@ def _rollout_batch(
     for t in range(max_steps):
         if t % obs_every == 0:
             held = add_task(env, to_policy_observation(obs))
-        with torch.inference_mode():
+        with torch.inference_mode(), one_thread():
             raw = policy.select_action(held)
         action = np.clip(_validate_action(raw, b, dim, name), low, high)
         obs, _, terminated, truncated, info = env.step(action)
@@ -269,7 +270,9 @@ def rollout(
 
     The policy follows LeRobot's contract (`reset()`, batched `select_action(obs) -> [B, A]`, the env's task
     strings under `obs["task"]`); its actions are checked (shape, NaN) and clipped to the action space, and the
-    executed actions are what is recorded.
+    executed actions are what is recorded. The policy acts on one intra-op thread: a parallel network (a
+    LeRobot policy on the CPU) sums in a thread-count-dependent order, and the same seed must give the same
+    actions whatever `threads=` says.
     """
     name = policy_name or getattr(policy, "name", None) or type(policy).__name__
     seeds = [int(s) for s in np.asarray(seeds).reshape(-1)]
