@@ -42,6 +42,19 @@ def test_a_family_is_chosen_and_overridden_from_the_command_line() -> None:
     assert cfg.encoder.type == "webssl" and cfg.encoder.pretrained == "DIR" and cfg.encoder.image_size == 224
 
 
+@pytest.mark.parametrize("recipe", ["pusht_tiny", "pusht_tokens"])
+@pytest.mark.parametrize("family", sorted(ENCODERS))
+def test_a_recipe_takes_any_encoder_family_as_is(recipe: str, family: str) -> None:
+    # a recipe picks its encoder's config file and sets no encoder keys, so `encoder=<family>` swaps the whole
+    # group: no recipe key reaches a family that does not take it
+    default = OmegaConf.load(Path(wmeval.conf.__file__).parent / "encoder" / f"{family}.yaml")
+    given = ["encoder.pretrained=DIR"] if "pretrained" in default.keys() else []
+    cfg = compose_config("train", [f"recipe={recipe}", f"encoder={family}", *given, "data=x"])
+    if given:
+        default.pretrained = "DIR"
+    assert OmegaConf.to_container(cfg.encoder) == OmegaConf.to_container(default)
+
+
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
     out = tmp_path_factory.mktemp("rec") / "ds"
