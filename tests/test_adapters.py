@@ -99,3 +99,8 @@ def test_train_mlp_adapter_learns_a_low_rank_space(tmp_path) -> None:
     x = torch.from_numpy(latents[:2])
     with torch.inference_mode():
         assert torch.equal(loaded.encode(x), result.adapter.encode(x))
+    summary = result.to_dict()  # JSON-safe: every number, not the trained module
+    assert "adapter" not in summary and summary["steps"] == 300
+    assert json.loads(json.dumps(summary))["loss_history"] == result.loss_history
+    summary["loss_history"].clear()
+    assert len(result.loss_history) == 300

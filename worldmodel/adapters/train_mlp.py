@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,10 +22,11 @@ from tqdm.auto import tqdm
 from worldmodel.adapters import save_adapter
 from worldmodel.adapters.mlp import MLPAdapter
 from worldmodel.errors import InputError
+from worldmodel.training.results import TrainResult
 
 
 @dataclass
-class MLPAdapterTrainResult:
+class MLPAdapterTrainResult(TrainResult):
     """Summary of a run; `explained_variance` = 1 - MSE / Var on held-out tokens (1 is perfect)."""
 
     out_dir: str | None
@@ -40,11 +40,6 @@ class MLPAdapterTrainResult:
     seconds: float
     loss_history: list[float] = field(default_factory=list)
     adapter: MLPAdapter | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("adapter")
-        return out
 
 
 def train_mlp_adapter(

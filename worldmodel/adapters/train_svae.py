@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from worldmodel.adapters.svae_losses import (
 )
 from worldmodel.encoders.common import resize_frames
 from worldmodel.errors import InputError
+from worldmodel.training.results import TrainResult
 
 STAGES = ("svae", "psvae")
 
@@ -104,7 +105,7 @@ class SVAETrainConfig:
 
 
 @dataclass
-class SVAETrainResult:
+class SVAETrainResult(TrainResult):
     """Summary of a run. Latent errors are in the standardised input space (explained variance 1 is perfect)."""
 
     out_dir: str | None
@@ -124,11 +125,6 @@ class SVAETrainResult:
     seconds: float
     loss_history: list[float] = field(default_factory=list)
     adapter: SVAEAdapter | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("adapter")
-        return out
 
 
 def compute_losses(

@@ -26,6 +26,7 @@ from worldmodel.encoders.train_common import (
     reconstruction_psnr,
 )
 from worldmodel.errors import InputError
+from worldmodel.training.results import TrainResult
 
 #: frames used to measure the latent scale and the training PSNR (enough for a stable std, cheap on CPU)
 _STAT_FRAMES = 256
@@ -41,7 +42,7 @@ def fast_cpu_config() -> ConvVAEConfig:
 
 
 @dataclass
-class ConvVAETrainResult:
+class ConvVAETrainResult(TrainResult):
     """What a training run produced; `to_dict()` is the JSON-safe summary (without the model)."""
 
     out_dir: str | None
@@ -56,11 +57,6 @@ class ConvVAETrainResult:
     frames_per_second: float
     loss_history: list[float] = field(default_factory=list)
     encoder: ConvVAEEncoder | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("encoder")
-        return out
 
 
 def train_conv_vae(

@@ -48,6 +48,7 @@ from worldmodel.encoders.train_common import (
 )
 from worldmodel.errors import InputError
 from worldmodel.training.checkpoint import checkpoints, load_checkpoint, save_checkpoint
+from worldmodel.training.results import TrainResult
 
 #: held-out frames evaluated at the end (every one is encoded and decoded once)
 _EVAL_FRAMES = 512
@@ -82,7 +83,7 @@ class ObjectTokensTrainConfig:
 
 
 @dataclass
-class ObjectTokensTrainResult:
+class ObjectTokensTrainResult(TrainResult):
     """What a run produced; `to_dict()` is the JSON-safe summary (without the model)."""
 
     out_dir: str | None
@@ -99,11 +100,6 @@ class ObjectTokensTrainResult:
     seconds: float
     loss_history: list[float] = field(default_factory=list)
     encoder: ObjectTokensEncoder | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("encoder")
-        return out
 
 
 def train_object_tokens(
