@@ -52,14 +52,31 @@ def prepare_out_dir(out: str | None, command: str, overwrite: bool = False) -> P
         path = Path("outputs") / command / stamp
     else:
         path = Path(os.fspath(out))
-    if path.exists() and not path.is_dir():
-        raise WmevalError(f"out={path} is a file, not a directory: choose another out=DIR")
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise WmevalError(
                 f"out={path} exists and is not empty: pass overwrite=true to replace it, or choose another out=DIR"
             )
         shutil.rmtree(path)
+    _make_out_dir(path)
+    attach_run_log(path)
+    return path
+
+
+def resume_out_dir(out: str | None) -> Path:
+    """The run directory `resume=true` continues, created when it does not exist yet: a long job can say
+    `resume=true` from its first start, which then begins at step 0."""
+    if out is None or str(out) == "":
+        raise WmevalError("resume=true needs out=DIR: the run directory to continue")
+    path = Path(os.fspath(out))
+    _make_out_dir(path)
+    return path
+
+
+def _make_out_dir(path: Path) -> None:
+    """Create `path` (remembered for `remove_empty_out_dirs` when new) and check it takes files."""
+    if path.exists() and not path.is_dir():
+        raise WmevalError(f"out={path} is a file, not a directory: choose another out=DIR")
     existed = path.is_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -71,8 +88,6 @@ def prepare_out_dir(out: str | None, command: str, overwrite: bool = False) -> P
         raise WmevalError(f"out={path} is not writable: choose a writable out=DIR")
     if not existed:
         _created_out_dirs.append(path)
-    attach_run_log(path)
-    return path
 
 
 def link_latest(out: Path) -> None:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from wmeval.data.sources import camera_list, layout_from_config, load_data
 from wmeval.errors import ConfigError, WmevalError
-from wmeval.io import prepare_out_dir, write_json
+from wmeval.io import prepare_out_dir, resume_out_dir, write_json
 from wmeval.logs import attach_run_log
 from wmeval.metrics.open_loop import open_loop_psnr, open_loop_rollouts, open_loop_state_errors
 from wmeval.provenance import policies_in
@@ -237,9 +237,7 @@ def _state_reader(name: str | None):  # noqa: ANN202
 def _out_dir(cfg: DictConfig, dist) -> Path:  # noqa: ANN001
     """The run folder, prepared by rank 0 alone; under torchrun the other processes get its path."""
     if cfg.resume:
-        if cfg.out is None:
-            raise WmevalError("resume=true needs out=DIR: the run directory to continue")
-        return Path(cfg.out)
+        return on_main(lambda: resume_out_dir(cfg.out), dist)
     return on_main(lambda: prepare_out_dir(cfg.out, "train", overwrite=cfg.overwrite), dist)
 
 

@@ -32,7 +32,7 @@ from wmeval.data.lerobot_episodes import dataset_info
 from wmeval.data.sources import resolve_data, view_episodes
 from wmeval.envs.registry import recording_upgrades
 from wmeval.errors import ConfigError, WmevalError
-from wmeval.io import prepare_out_dir, write_json
+from wmeval.io import prepare_out_dir, resume_out_dir, write_json
 from worldmodel.errors import WorldModelError
 
 FAMILIES = ("conv_vae", "object_tokens")
@@ -138,9 +138,7 @@ def _out_dir(cfg: DictConfig) -> Path:
         return prepare_out_dir(cfg.out, "train-encoder", overwrite=bool(cfg.overwrite))
     if cfg.encoder.type != "object_tokens":
         raise ConfigError("resume=true is supported for encoder=object_tokens only: drop it")
-    if cfg.out is None:
-        raise WmevalError("resume=true needs out=DIR: the run directory to continue")
-    return Path(cfg.out)
+    return resume_out_dir(cfg.out)
 
 
 def _stack(episodes: list[dict], state_key: str | list[str] | None) -> tuple[np.ndarray, np.ndarray | None]:
