@@ -188,8 +188,9 @@ def test_token_recipe_trains_a_geometry_dit_on_object_tokens(recorded, tmp_path)
     args = ["train", "recipe=pusht_tokens", f"data={recorded}", f"out={tmp_path / 'wm'}", "threads=1"]
     args += [f"encoder.pretrained={tmp_path / 'tok' / 'encoder'}", "heldout_episodes=1", "optim.steps=2"]
     args += ["optim.batch_size=4", "optim.warmup_steps=1", "eval.episodes=1", "eval.horizon=2"]
-    assert main([*args, "eval.state_reader=null"]) == 0
+    assert main([*args, "eval.state_reader=null", "rigid_groups=[[1,2,3]]"]) == 0
     wm = WorldModel.from_pretrained(tmp_path / "wm" / "model")
+    assert wm.config.rigid_groups == [[1, 2, 3]] and wm.rigid is not None
     dit = wm.dit.config
     assert dit.token_geometry and dit.grid == (1, 8) and dit.size == "micro" and dit.action_dim == 10
     # geometry un-normalises positions with the very statistics the latents were normalised with
@@ -201,6 +202,8 @@ def test_token_recipe_trains_a_geometry_dit_on_object_tokens(recorded, tmp_path)
     frame = [a for a in args if not a.startswith("out=")]
     frame += ["dit.patch_size=[1,8]", "dit.token_geometry=false", "dit.action_points=[]"]
     frame += [f"out={tmp_path / 'frame'}", "eval.state_reader=null", "max_train_episodes=1"]
+    assert main([*frame, "rigid_groups=[[0,1]]"]) == 2  # no positions to keep rigid: refused before training
+    assert not (tmp_path / "frame").exists()
     assert main(frame) == 0
     wm = WorldModel.from_pretrained(tmp_path / "frame" / "model")
     assert wm.config.meta["train_episodes"] == 1 and wm.config.meta["heldout_episodes"] == 1  # 2 of 3 capped

@@ -43,6 +43,7 @@ def model_card(config: Any, repo_id: str | None = None) -> str:
                 "action dim (raw x steps per frame)": f"{config.raw_action_dim} x {config.sim_steps_per_frame} "
                 f"({config.action_mode})",
                 "simulator fps": config.fps,
+                "rigid token groups": config.rigid_groups or None,
             }
         ),
     ]

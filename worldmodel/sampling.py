@@ -9,13 +9,16 @@ newest `max_frames - 1` frames and their absolute positions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from worldmodel.dit import DiT
 from worldmodel.objectives.base import Objective
+from worldmodel.rigid import RigidGroups
 
 if TYPE_CHECKING:
     from worldmodel.world_model import WorldModel
@@ -30,17 +33,27 @@ class SamplingContext:
     null: torch.Tensor  # [B, T_ctx] unknown actions
     position: int  # absolute index of the next frame
     cache: Any = None  # TemporalKVCache of the window, or None: recompute the window at every step
+    rigid: Callable[[torch.Tensor], torch.Tensor] | None = None  # keeps rigid token groups rigid (rigid.py)
 
     @classmethod
     def start(
-        cls, latents: torch.Tensor, action_dim: int, window: int, dtype: torch.dtype = torch.float32
+        cls,
+        latents: torch.Tensor,
+        action_dim: int,
+        window: int,
+        dtype: torch.dtype = torch.float32,
+        rigid: RigidGroups | None = None,
     ) -> SamplingContext:
-        """Real history latents `[B, T, ...]` -> a window of the newest `window` of them, actions unknown."""
+        """Real history latents `[B, T, ...]` -> a window of the newest `window` of them, actions unknown.
+
+        `rigid`: token groups to keep rigid, in the shapes they have in the newest real frame.
+        """
         b, t = latents.shape[:2]
         keep = min(t, window)
         actions = torch.zeros(b, keep, action_dim, device=latents.device, dtype=dtype)
         null = torch.ones(b, keep, dtype=torch.bool, device=latents.device)
-        return cls(latents[:, t - keep :], actions, null, position=keep)
+        project = partial(rigid.project, shapes=rigid.shapes(latents[:, -1])) if rigid is not None else None
+        return cls(latents[:, t - keep :], actions, null, position=keep, rigid=project)
 
     @property
     def batch_size(self) -> int:
@@ -101,6 +114,8 @@ def denoise_frame(
             out = unconditioned + guidance * (out - unconditioned)
         pred = objective.prediction_from(out, context.latents[:, -1:])
         x = objective.sample_step(x, pred, tau, tau_next)
+    if context.rigid is not None:
+        x = context.rigid(x)
     if context.cache is not None:
         dit(
             x, context_times(objective, b, 1, dev), action, action_null=null, cache=context.cache, commit=True
@@ -144,7 +159,7 @@ def imagine_latents(
     each new frame (`rollout_noise` draws what `WorldModel.reset(seed=)` would). Returns `[B, k, h, w, c]`.
     """
     window = wm.context_frames - 1
-    state = SamplingContext.start(context, actions.shape[-1], window, actions.dtype)
+    state = SamplingContext.start(context, actions.shape[-1], window, actions.dtype, rigid=wm.rigid)
     frames = [
         denoise_frame(
             wm.dit, wm.objective, state, actions[:, j : j + 1], noise[:, j : j + 1], window, num_steps

@@ -30,6 +30,7 @@ from worldmodel.io import atomic_path
 from worldmodel.model_card import CARD_NAME, model_card
 from worldmodel.objectives import build_objective
 from worldmodel.reading import load_weights, read_json
+from worldmodel.rigid import rigid_groups
 from worldmodel.sampling import SamplingContext, denoise_frame, frame_noise
 from worldmodel.threads import single_cpu_thread
 
@@ -52,6 +53,7 @@ class WorldModelConfig:
     fps: float = 10.0  # simulator steps per second
     action_layout: dict[str, Any] | None = None  # ActionLayout.to_dict(); None: affine offset/scale only
     action_mode: str = "concat"  # concat | sampled: how a step's action comes from its sim steps' actions
+    rigid_groups: list[list[int]] = field(default_factory=list)  # tokens kept rigid while sampling (rigid.py)
     meta: dict[str, Any] = field(default_factory=dict)  # provenance: data, recipe, training manifest
     format_version: int = FORMAT_VERSION
 
@@ -84,6 +86,9 @@ class WorldModel(nn.Module):
         self.register_buffer("latent_std", torch.tensor(config.latent_std, dtype=torch.float32))
         if dit.config.token_geometry:
             _check_position_stats(dit.config, config)
+        self.rigid = rigid_groups(
+            config.rigid_groups, rows * cols, dit.config.token_geometry, config.latent_mean, config.latent_std
+        )
         self.action_layout = (
             ActionLayout.from_dict(config.action_layout)
             if config.action_layout
@@ -155,7 +160,7 @@ class WorldModel(nn.Module):
         generator = torch.Generator(device="cpu")
         generator.manual_seed(0 if seed is None else seed)
         latents = self.encode_frames(frames.to(self.device))
-        context = SamplingContext.start(latents, self.action_dim, self.context_frames - 1)
+        context = SamplingContext.start(latents, self.action_dim, self.context_frames - 1, rigid=self.rigid)
         if use_cache:
             context.fill_cache(self.dit, self.objective)
         self._state = _RolloutState(generator, context)

@@ -35,6 +35,7 @@ from worldmodel.encoders import load_encoder
 from worldmodel.errors import WorldModelError
 from worldmodel.objectives import build_objective, objective_config
 from worldmodel.reading import read_json
+from worldmodel.rigid import check_rigid_groups
 from worldmodel.training import TrainConfig, cleanup_distributed, on_main, setup_distributed, train
 from worldmodel.training.checkpoint import checkpoints
 from worldmodel.training.init_from import load_matching_weights
@@ -60,6 +61,7 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     spec = ClipSpec(**OmegaConf.to_container(cfg.clips, resolve=True))
     if cfg.dit.size not in DIT_SIZES:
         raise ConfigError(f"dit.size={cfg.dit.size!r} is unknown: choose one of {', '.join(DIT_SIZES)}")
+    check_rigid_groups(cfg.rigid_groups, bool(cfg.dit.token_geometry), None)  # before anything is written
     out = _out_dir(cfg, dist)
     attach_run_log(out)  # also on resume, which reuses out= as it is
     tracker = (
@@ -76,6 +78,8 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
     encoder_cfg = OmegaConf.to_container(cfg.encoder, resolve=True)
     encoder = load_encoder(**encoder_cfg).to(dist.device)
     adapter = _adapter(cfg, encoder).to(dist.device)
+    tokens = int(np.prod(encoder.latent_shape[:2]))
+    check_rigid_groups(cfg.rigid_groups, True, tokens)  # the indices, before the latent cache is built
     caches = [_latent_cache(cfg, out, train_eps, encoder, dist, camera, len(cameras)) for camera in cameras]
     latents, mean, std, stats_from = _dit_latents(caches, adapter)
 
@@ -102,6 +106,7 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         **dit_cfg,
     )
     rows, cols = dit_config.tokens_grid
+    groups = [[int(i) for i in g] for g in cfg.rigid_groups]
     objective = build_objective(
         OmegaConf.to_container(cfg.objective, resolve=True), rows * cols, adapter.latent_dim
     )
@@ -118,6 +123,7 @@ def _run(cfg: DictConfig, dist, started: float) -> dict[str, Any]:  # noqa: ANN0
         action_mode=spec.action_mode,
         fps=float(train_eps[0].get("fps", 10.0)),
         action_layout=layout.to_dict(),
+        rigid_groups=groups,
     )
     model = DiT(dit_config)
     init = _init_from(cfg, model, out)
