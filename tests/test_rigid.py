@@ -74,6 +74,8 @@ def test_a_mirrored_sample_is_fitted_by_a_rotation():
         ([[1, 1]], "at least two distinct"),
         ([[0, 9]], r"\[9\] are outside the latent's 6 tokens"),
         ([[0, 1], [1, 2]], r"tokens \[1\] are in more than one group"),
+        ([["a", "b"]], "must be a list of token indices"),
+        ([3], "must be a list of token indices"),
     ],
 )
 def test_bad_groups_are_refused_with_the_reason(groups, message):

@@ -95,7 +95,12 @@ def check_rigid_groups(groups: Sequence[Sequence[int]], token_geometry: bool, nu
         )
     seen: set[int] = set()
     for group in groups:
-        members = [int(i) for i in group]
+        try:
+            members = [int(i) for i in group]
+        except (TypeError, ValueError) as err:
+            raise InputError(
+                f"rigid_groups: {group!r} must be a list of token indices, like [[1,2,3]]"
+            ) from err
         if len(members) < 2 or len(set(members)) != len(members):
             raise InputError(f"rigid_groups: {members} must list at least two distinct token indices")
         bad = [i for i in members if i < 0 or (num_tokens is not None and i >= num_tokens)]
