@@ -12,7 +12,7 @@ from tests.wm_fixtures import tiny_world_model
 from wmeval.bench.token_model import token_world_model
 from worldmodel import WorldModel
 from worldmodel.errors import InputError
-from worldmodel.rigid import RigidGroups
+from worldmodel.rigid import rigid_groups
 
 pytestmark = pytest.mark.usefixtures("no_onednn", "one_thread")
 
@@ -33,7 +33,7 @@ def _moved(shape: torch.Tensor, angle: float, offset: tuple[float, float]) -> to
 
 
 def test_projection_finds_the_rigid_motion_and_touches_nothing_else():
-    groups = RigidGroups([[1, 2, 3, 4]], num_tokens=6, position_mean=MEAN, position_std=STD)
+    groups = rigid_groups([[1, 2, 3, 4]], 6, True, MEAN, STD)
     start = torch.rand(2, 6, 2, generator=torch.Generator().manual_seed(0)) - 0.5
     shapes = groups.shapes(_latents(start)[:, 0])
     moved = start.clone()
@@ -54,7 +54,7 @@ def test_projection_finds_the_rigid_motion_and_touches_nothing_else():
 
 
 def test_a_mirrored_sample_is_fitted_by_a_rotation():
-    groups = RigidGroups([[0, 1, 2]], num_tokens=3, position_mean=MEAN, position_std=STD)
+    groups = rigid_groups([[0, 1, 2]], 3, True, MEAN, STD)
     start = torch.tensor([[[0.0, 0.0], [0.4, 0.0], [0.0, 0.2]]])
     mirrored = start * torch.tensor([-1.0, 1.0])
     out = groups.project(_latents(mirrored), groups.shapes(_latents(start)[:, 0]))
@@ -80,7 +80,7 @@ def test_a_mirrored_sample_is_fitted_by_a_rotation():
 )
 def test_bad_groups_are_refused_with_the_reason(groups, message):
     with pytest.raises(InputError, match=message):
-        RigidGroups(groups, num_tokens=6, position_mean=MEAN, position_std=STD)
+        rigid_groups(groups, 6, True, MEAN, STD)
 
 
 def _distances(wm: WorldModel, latents: torch.Tensor) -> torch.Tensor:

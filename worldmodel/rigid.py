@@ -23,7 +23,9 @@ from worldmodel.errors import InputError
 
 
 class RigidGroups:
-    """`groups` of token indices (into the latent's flattened `h * w` grid) that each move as one rigid body."""
+    """`groups` of token indices (into the latent's flattened `h * w` grid) that each move as one rigid body.
+
+    Build it with `rigid_groups`, which checks the groups first."""
 
     def __init__(
         self,
@@ -32,7 +34,6 @@ class RigidGroups:
         position_mean: Sequence[float],
         position_std: Sequence[float],
     ) -> None:
-        check_rigid_groups(groups, True, num_tokens)
         self.groups = [torch.tensor(list(g), dtype=torch.long) for g in groups]
         self.mean = torch.tensor(list(position_mean), dtype=torch.float32)
         self.std = torch.tensor(list(position_std), dtype=torch.float32)

@@ -18,9 +18,9 @@ import torch
 
 from worldmodel.dit import DiT
 from worldmodel.objectives.base import Objective
-from worldmodel.rigid import RigidGroups
 
 if TYPE_CHECKING:
+    from worldmodel.rigid import RigidGroups
     from worldmodel.world_model import WorldModel
 
 
